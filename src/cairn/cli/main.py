@@ -1,0 +1,93 @@
+"""The ``cairn`` command: a lazy group, so ``cairn --help`` imports no command's code.
+
+Errors are rendered here and only here: a ``CairnError`` becomes one line on stderr (plus a
+hint) and its exit code; ``--debug`` or ``CAIRN_DEBUG=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module:attribute, one-line help shown by `cairn --help`)
+    "init": ("cairn.cli.project_cmds:init", "Make a .cairn/ project here (or in the git root)."),
+    "run": ("cairn.cli.run_cmd:run", "Run a command tracked: code, environment, params, data."),
+    "snapshot": ("cairn.cli.run_cmd:snapshot", "Record the current state as a run."),
+    "ls": ("cairn.cli.runs_cmds:ls", "List runs, newest first."),
+    "show": ("cairn.cli.runs_cmds:show", "Show everything recorded about a run."),
+    "logs": ("cairn.cli.runs_cmds:logs", "Print a run's stdout/stderr."),
+    "diff": ("cairn.cli.diff_cmd:diff", "Compare two runs side by side."),
+    "fsck": ("cairn.cli.project_cmds:fsck", "Rehash every stored object; name corrupt ones."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attr = target[0].split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_text) for name, (_target, help_text) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.version_option(package_name="cairn", prog_name="cairn")
+def cli(debug: bool) -> None:
+    """cairn records every run so that anyone can find it, rebuild it and verify it.
+
+    \b
+    Start with:  cairn run -- python train.py
+    Then:        cairn ls · cairn show last · cairn diff 1 2
+    """
+    if debug:
+        os.environ["CAIRN_DEBUG"] = "1"
+
+
+def main(argv: list[str] | None = None) -> None:
+    from cairn.errors import CairnError
+
+    try:
+        cli.main(args=argv, prog_name="cairn", standalone_mode=False)
+    except CairnError as exc:
+        if os.environ.get("CAIRN_DEBUG"):
+            raise
+        print(f"cairn: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  {exc.hint}" if "\n" not in exc.hint else exc.hint, file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        print("cairn: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("cairn: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    sys.exit(0)
+
+
+def _quiet_broken_pipe() -> Any:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)

@@ -1,0 +1,330 @@
+"""Running a command tracked, and snapshotting the current state: the ``cairn run`` workflow.
+
+Order matters: everything that can fail because of the user's input (a missing ``-i`` path, a
+params file that does not parse) fails before the run is recorded or the command started.
+Then the cheap captures (code, host, inputs) happen, the run is opened as ``running``, the
+child runs with ``CAIRN_RUN_ID`` and the bootstrap on its path, and at the end outputs, the
+log, the child's own interpreter and argparse params are stored and the run is closed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cairn.errors import InvalidInput, NotFound
+from cairn.objects.local import LocalObjectStore
+from cairn.project import Project
+from cairn.settings import load_settings
+from cairn.store import runs as run_store
+from cairn.store.artifacts import ArtifactRow, add_artifacts
+from cairn.store.core import MetaStore
+from cairn.store.series import Series
+
+BOOTSTRAP_DIR = Path(__file__).parent / "bootstrap"
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    name: str | None = None
+    message: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    inputs: Sequence[Path] = ()
+    outputs: Sequence[Path] = ()
+    params_file: Path | None = None
+    metrics_file: Path | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)  # set by fork/repro
+    lineage: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)  # extra variables for the child
+    cwd: Path | None = None
+    echo: bool = True
+    use_pty: bool | None = None
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    run: run_store.RunRow
+    exit_code: int
+    error: str | None = None
+
+
+def parse_tags(pairs: Sequence[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"a tag is written KEY=VALUE, not {pair!r}")
+        tags[key.strip()] = value
+    return tags
+
+
+def _check_paths(paths: Sequence[Path], what: str) -> None:
+    for path in paths:
+        if not path.exists():
+            raise NotFound(f"the {what} {str(path)!r} does not exist; nothing was run")
+
+
+def _rel(project: Project, path: Path) -> str:
+    absolute = path.resolve()
+    try:
+        return absolute.relative_to(project.root).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def store_paths(
+    project: Project, store: MetaStore, objects: LocalObjectStore, run_id: str,
+    paths: Sequence[Path], kind: str, progress: Progress | None = None,
+) -> list[ArtifactRow]:
+    """Hash files or folders into objects and attach them to the run."""
+    from cairn.objects.statcache import StatCache
+    from cairn.objects.tree import snapshot_path
+
+    cache = StatCache(store.db)
+    rows = []
+    for path in paths:
+        if not path.exists():
+            continue
+        label = _rel(project, path)
+        report = (lambda done, total, _l=label: progress(_l, done, total)) if progress else None
+        ref, is_tree = snapshot_path(objects, path, stat_cache=cache, progress=report)
+        rows.append(ArtifactRow(run_id, kind, label, ref.oid, ref.size, is_tree))
+    add_artifacts(store, rows)
+    return rows
+
+
+def _capture_record(project: Project, objects: LocalObjectStore, argv: Sequence[str] | None,
+                    settings_env: Sequence[str], size_limit: int) -> tuple[dict[str, Any], str]:
+    """Code, host and environment variables; returns the record and PYTHONHASHSEED used."""
+    from cairn.capture.code import capture_code
+    from cairn.capture.envvars import capture_env_vars
+    from cairn.capture.host import capture_host
+
+    record: dict[str, Any] = {"source": "run" if argv else "snapshot"}
+    code = capture_code(project.root, objects, size_limit=size_limit)
+    record["code"] = code.to_json()
+    record["warnings"] = list(code.warnings)
+    record["host"] = capture_host().to_json()
+    seed = os.environ.get("PYTHONHASHSEED") or str(random.randint(1, 2**32 - 1))
+    env_vars = capture_env_vars(os.environ, settings_env)
+    env_vars["PYTHONHASHSEED"] = seed
+    record["env_vars"] = env_vars
+    return record, seed
+
+
+def _store_environment(objects: LocalObjectStore, project: Project,
+                       report: Mapping[str, Any] | None, python_exe: str | None) -> dict[str, Any]:
+    """The child's interpreter as the bootstrap reported it (or asked of it afterwards)."""
+    from cairn.capture import environment as envcap
+
+    env = None
+    if report:
+        env = envcap.environment_from_report(report)
+    elif python_exe:
+        env = envcap.capture_environment_of(python_exe)
+    locks = envcap.lock_files(project.root, objects)
+    if env is None:
+        return {"lock_files": [lf.to_json() for lf in locks]} if locks else {}
+    from dataclasses import replace
+
+    env = replace(env, lock_files=tuple(locks))
+    env = env.with_packages_oid(objects.put_bytes(env.packages_bytes()))
+    return env.to_json(inline_packages=False)
+
+
+def _metrics_from_file(path: Path) -> dict[str, Series]:
+    from array import array
+
+    from cairn.capture.params import load_metrics_file
+
+    ms = time.time_ns() // 1_000_000
+    return {k: Series(array("q", [0]), array("d", [float(v)]), array("q", [ms]))
+            for k, v in load_metrics_file(path).items()}
+
+
+class _Heartbeat:
+    """Keeps a live run's heartbeat fresh and samples system metrics into ``sys/*``."""
+
+    def __init__(self, store: MetaStore, run_id: str, interval_s: float) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._interval = min(interval_s, run_store.HEARTBEAT_INTERVAL_S)
+        self._sys_interval = interval_s
+        self._stop = threading.Event()
+        self._pid: int | None = None
+        self._sampler: Any = None
+        self._thread = threading.Thread(target=self._loop, name="cairn-heartbeat", daemon=True)
+        self._thread.start()
+
+    def child_started(self, pid: int) -> None:
+        self._pid = pid
+        try:
+            from cairn.capture.sysmetrics import SystemSampler
+
+            self._sampler = SystemSampler(pid, interval=self._sys_interval,
+                                          on_sample=self._on_sample)
+        except Exception:  # system metrics are a nicety; the run goes on without them
+            self._sampler = None
+
+    def _on_sample(self, values: Mapping[str, float], t: float) -> None:
+        from array import array
+
+        from cairn.store.metrics import append_series
+
+        ms = int(t * 1000)
+        series = {k: Series(array("q", [int(t)]), array("d", [float(v)]), array("q", [ms]))
+                  for k, v in values.items()}
+        try:
+            append_series(self._store, self._run_id, series)
+        except Exception:
+            pass
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                run_store.heartbeat(self._store, [self._run_id])
+            except Exception:
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sampler is not None:
+            try:
+                self._sampler.stop()
+            except Exception:
+                pass
+        self._thread.join(timeout=5)
+
+
+def run_tracked(
+    project: Project, store: MetaStore, argv: Sequence[str], opts: RunOptions,
+    progress: Progress | None = None,
+) -> TrackedRun:
+    """Run ``argv`` as a tracked child; returns the finished run and the child's exit code."""
+    from cairn.capture.environment import python_of_command
+    from cairn.capture.params import load_params_file, params_from_argv
+    from cairn.history.logs import LOG_NAME, live_log_path
+    from cairn.runner.launch import launch
+
+    if not argv:
+        raise InvalidInput("no command given", hint="cairn run [OPTIONS] -- CMD [ARGS...]")
+    _check_paths(opts.inputs, "input")
+    params: dict[str, Any] = {}
+    if opts.params_file is not None:
+        _check_paths([opts.params_file], "params file")
+        params.update(load_params_file(opts.params_file))
+    settings = load_settings(project.store_dir)
+    cwd = (opts.cwd or Path.cwd()).resolve()
+    env = dict(os.environ)
+    env.update(opts.env)
+    python_exe = python_of_command(list(argv), env)
+    if python_exe is None:
+        params.update(params_from_argv(list(argv[1:])))
+    params.update(opts.params)
+
+    objects = LocalObjectStore(project.objects_dir)
+    record, seed = _capture_record(project, objects, argv, settings.capture_env,
+                                   settings.source_size_limit)
+    record["argv"] = list(argv)
+    run = run_store.create_run(
+        store, name=opts.name, message=opts.message, command=list(argv), cwd=str(cwd),
+        params=params, tags=opts.tags, record=record, lineage=opts.lineage,
+    )
+    store_paths(project, store, objects, run.id, opts.inputs, "input", progress)
+
+    log_path = live_log_path(project, run.id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    boot_out = log_path.parent / "boot.json"
+    env.update({
+        "CAIRN_RUN_ID": run.id,
+        "CAIRN_DIR": str(project.store_dir),
+        "CAIRN_BOOT_OUT": str(boot_out),
+        "PYTHONHASHSEED": seed,
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(BOOTSTRAP_DIR), env.get("PYTHONPATH", "")) if p
+        ),
+    })
+    if "CAIRN_DB" in os.environ:
+        env["CAIRN_DB"] = os.environ["CAIRN_DB"]
+    beat = _Heartbeat(store, run.id, settings.sys_metrics_interval_s)
+    try:
+        result = launch(list(argv), cwd=cwd, env=env, log_path=log_path, use_pty=opts.use_pty,
+                        on_start=beat.child_started, echo=opts.echo)
+    finally:
+        beat.stop()
+
+    boot: dict[str, Any] = {}
+    if boot_out.exists():
+        try:
+            boot = json.loads(boot_out.read_text())
+        except (OSError, ValueError):
+            boot = {}
+    patch: dict[str, Any] = {}
+    if python_exe is not None or boot:
+        patch["env"] = _store_environment(objects, project, boot.get("interpreter"), python_exe)
+    if result.error:
+        patch["warnings"] = [*record.get("warnings", []), result.error]
+    if patch:
+        run_store.update_record(store, run.id, patch)
+    if boot.get("params"):
+        recorded = run_store.get_params(store, [run.id])[run.id]
+        new = {k: v for k, v in boot["params"].items() if k not in recorded}
+        if new:
+            run_store.log_params(store, run.id, new)
+    if opts.metrics_file is not None and opts.metrics_file.exists():
+        from cairn.store.metrics import append_series
+
+        append_series(store, run.id, _metrics_from_file(opts.metrics_file))
+    outputs = store_paths(project, store, objects, run.id, opts.outputs, "output", progress)
+    del outputs
+    if log_path.exists():
+        oid = objects.put_file(log_path)
+        add_artifacts(store, [ArtifactRow(run.id, "log", LOG_NAME, oid, log_path.stat().st_size,
+                                          False)])
+    run_store.finish_run(store, run.id, result.status, exit_code=result.exit_code)
+    return TrackedRun(run=run_store.get_run(store, run.id), exit_code=result.exit_code,
+                      error=result.error)
+
+
+def snapshot(project: Project, store: MetaStore, opts: RunOptions,
+             progress: Progress | None = None) -> run_store.RunRow:
+    """Record the current state (code, environment, inputs, outputs) without running anything."""
+    from cairn.capture.params import load_params_file
+
+    _check_paths([*opts.inputs, *opts.outputs], "path")
+    params: dict[str, Any] = {}
+    if opts.params_file is not None:
+        _check_paths([opts.params_file], "params file")
+        params.update(load_params_file(opts.params_file))
+    params.update(opts.params)
+    settings = load_settings(project.store_dir)
+    objects = LocalObjectStore(project.objects_dir)
+    record, _seed = _capture_record(project, objects, None, settings.capture_env,
+                                    settings.source_size_limit)
+    record["env"] = _store_environment(objects, project, None, sys.executable)
+    run = run_store.create_run(
+        store, name=opts.name, message=opts.message, params=params, tags=opts.tags,
+        record=record, cwd=str(Path.cwd()), lineage=opts.lineage,
+    )
+    store_paths(project, store, objects, run.id, opts.inputs, "input", progress)
+    store_paths(project, store, objects, run.id, opts.outputs, "output", progress)
+    if opts.metrics_file is not None:
+        from cairn.store.metrics import append_series
+
+        append_series(store, run.id, _metrics_from_file(opts.metrics_file))
+    run_store.finish_run(store, run.id, "finished", exit_code=0)
+    return run_store.get_run(store, run.id)
+
+
+def command_line(argv: Sequence[str]) -> str:
+    return shlex.join(argv)
