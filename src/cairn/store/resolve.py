@@ -52,7 +52,7 @@ def resolve_run(store: MetaStore, ref: str) -> RunRow:
             hint="a run is named by its number, a 4+ character id prefix, its name, or 'last'"
             " (see: cairn ls)",
         )
-    listed = ", ".join(f"{num} ({rid[:8]}{' ' + name if name else ''})"
+    listed = ", ".join(f"{num} ({rid}{' ' + name if name else ''})"
                        for rid, num, name in candidates[:5])
     raise Ambiguous(f"{ref!r} matches several runs: {listed}",
                     hint="use the run number or a longer id prefix")

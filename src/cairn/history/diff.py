@@ -1,0 +1,168 @@
+"""Two runs side by side: params, metrics, code, packages, data and host (``cairn diff``)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cairn.history.describe import load_json_object, load_text_object
+from cairn.objects.base import ObjectStore
+from cairn.store import runs as run_store
+from cairn.store.artifacts import ArtifactRow, list_artifacts
+from cairn.store.core import MetaStore
+from cairn.store.metrics import latest_metrics
+
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
+
+
+def side_by_side(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key, _MISSING), b.get(key, _MISSING)
+        row: dict[str, Any] = {
+            "key": key, "a": None if va is _MISSING else va, "b": None if vb is _MISSING else vb,
+            "same": va is not _MISSING and vb is not _MISSING and _same(va, vb),
+        }
+        if va is _MISSING or vb is _MISSING:
+            row["only_in"] = "a" if vb is _MISSING else "b"
+        elif isinstance(va, (int, float)) and isinstance(vb, (int, float)) \
+                and not isinstance(va, bool) and not isinstance(vb, bool):
+            row["delta"] = vb - va
+        rows.append(row)
+    return rows
+
+
+def package_changes(a: Mapping[str, str], b: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "added": {k: b[k] for k in sorted(set(b) - set(a))},
+        "removed": {k: a[k] for k in sorted(set(a) - set(b))},
+        "changed": {k: [a[k], b[k]] for k in sorted(set(a) & set(b)) if a[k] != b[k]},
+        "same": sum(1 for k in set(a) & set(b) if a[k] == b[k]),
+    }
+
+
+def _tree_files(objects: ObjectStore | None, art: ArtifactRow) -> dict[str, str]:
+    if not art.is_tree:
+        return {"": art.oid}
+    if objects is None:
+        return {}
+    from cairn.objects.tree import read_tree
+
+    try:
+        return {e.path: e.oid for e in read_tree(objects, art.oid).entries}
+    except Exception:
+        return {}
+
+
+def file_changes(objects: ObjectStore | None, a: list[ArtifactRow],
+                 b: list[ArtifactRow]) -> list[dict[str, Any]]:
+    """Declared files that differ, down to the files inside folders."""
+    by_a = {x.path: x for x in a}
+    by_b = {x.path: x for x in b}
+    out: list[dict[str, Any]] = []
+    for path in sorted(set(by_a) | set(by_b)):
+        xa, xb = by_a.get(path), by_b.get(path)
+        if xa is None or xb is None:
+            out.append({"path": path, "status": "added" if xa is None else "removed",
+                        "a_oid": xa.oid if xa else None, "b_oid": xb.oid if xb else None})
+            continue
+        if xa.oid == xb.oid:
+            out.append({"path": path, "status": "same", "a_oid": xa.oid, "b_oid": xb.oid})
+            continue
+        fa, fb = _tree_files(objects, xa), _tree_files(objects, xb)
+        inner = [
+            {"path": "/".join(p for p in (path, sub) if p),
+             "status": "added" if sub not in fa else "removed" if sub not in fb else "changed",
+             "a_oid": fa.get(sub), "b_oid": fb.get(sub)}
+            for sub in sorted(set(fa) | set(fb)) if fa.get(sub) != fb.get(sub)
+        ]
+        out.extend(inner or [{"path": path, "status": "changed", "a_oid": xa.oid,
+                              "b_oid": xb.oid}])
+    return out
+
+
+def _commit_diff(root: Path | None, a: str | None, b: str | None) -> str | None:
+    """``git diff --stat`` between two recorded commits, when this repository has both."""
+    if root is None or not a or not b or a == b:
+        return None
+    try:
+        done = subprocess.run(["git", "-C", str(root), "diff", "--stat", a, b],
+                              capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.decode(errors="replace") if done.returncode == 0 else None
+
+
+def _patch_files(patch: str | None) -> list[str]:
+    if not patch:
+        return []
+    return sorted({line[len("diff --git a/"):].split(" b/", 1)[0]
+                   for line in patch.splitlines() if line.startswith("diff --git a/")})
+
+
+def code_changes(objects: ObjectStore | None, a: dict[str, Any], b: dict[str, Any],
+                 repo_root: Path | None) -> dict[str, Any]:
+    patch_a = load_text_object(objects, a.get("diff_oid"))
+    patch_b = load_text_object(objects, b.get("diff_oid"))
+    return {
+        "a": {k: a.get(k) for k in ("commit", "branch", "dirty")},
+        "b": {k: b.get(k) for k in ("commit", "branch", "dirty")},
+        "same_commit": a.get("commit") == b.get("commit"),
+        "same_uncommitted": a.get("diff_oid") == b.get("diff_oid"),
+        "same_untracked": (a.get("untracked") or {}).get("oid")
+        == (b.get("untracked") or {}).get("oid"),
+        "same_source": (a.get("snapshot") or {}).get("oid") == (b.get("snapshot") or {}).get("oid"),
+        "commit_diff": _commit_diff(repo_root, a.get("commit"), b.get("commit")),
+        "uncommitted_files": {"a": _patch_files(patch_a), "b": _patch_files(patch_b)},
+    }
+
+
+def _packages(objects: ObjectStore | None, env: Mapping[str, Any]) -> dict[str, str]:
+    if env.get("packages"):
+        return dict(env["packages"])
+    doc = load_json_object(objects, env.get("packages_oid")) or {}
+    packages = doc.get("packages", doc) if isinstance(doc, dict) else {}
+    return {str(k): str(v) for k, v in packages.items()}
+
+
+def diff_runs(store: MetaStore, a: run_store.RunRow, b: run_store.RunRow,
+              objects: ObjectStore | None = None, repo_root: Path | None = None) -> dict[str, Any]:
+    params = run_store.get_params(store, [a.id, b.id])
+    metrics = latest_metrics(store, [a.id, b.id])
+    env_a, env_b = a.record.get("env") or {}, b.record.get("env") or {}
+    host_a, host_b = a.record.get("host") or {}, b.record.get("host") or {}
+    arts_a, arts_b = list_artifacts(store, a.id), list_artifacts(store, b.id)
+
+    def of(kind: str, arts: list[ArtifactRow]) -> list[ArtifactRow]:
+        return [x for x in arts if x.kind == kind]
+
+    return {
+        "a": {"id": a.id, "number": a.number, "name": a.name, "status": a.status,
+              "command": a.command},
+        "b": {"id": b.id, "number": b.number, "name": b.name, "status": b.status,
+              "command": b.command},
+        "params": side_by_side(params[a.id], params[b.id]),
+        "metrics": side_by_side(metrics[a.id], metrics[b.id]),
+        "code": code_changes(objects, a.record.get("code") or {}, b.record.get("code") or {},
+                             repo_root),
+        "python": [env_a.get("python_version"), env_b.get("python_version")],
+        "packages": package_changes(_packages(objects, env_a), _packages(objects, env_b)),
+        "inputs": file_changes(objects, of("input", arts_a), of("input", arts_b)),
+        "outputs": file_changes(objects, of("output", arts_a), of("output", arts_b)),
+        "host": [r for r in side_by_side(_flat(host_a), _flat(host_b)) if not r["same"]],
+        "env_vars": [r for r in side_by_side(a.record.get("env_vars") or {},
+                                             b.record.get("env_vars") or {}) if not r["same"]],
+    }
+
+
+def _flat(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, (list, dict)) else v) for k, v in d.items()}
