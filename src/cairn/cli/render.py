@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,9 @@ def console() -> Console:
     if _console is None:
         from rich.console import Console
 
-        _console = Console(highlight=False, soft_wrap=False)
+        # Piped output is read by programs and pagers: never squeeze it to 80 columns.
+        width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 250
+        _console = Console(highlight=False, soft_wrap=False, width=width)
     return _console
 
 
@@ -34,7 +37,7 @@ def err_console() -> Console:
     if _err_console is None:
         from rich.console import Console
 
-        _err_console = Console(stderr=True, highlight=False)
+        _err_console = Console(stderr=True, highlight=False, soft_wrap=True)
     return _err_console
 
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cairn.cli.context import open_project
 from cairn.cli.render import console, fmt_value, print_json, status_text
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from cairn.history.listing import RunSummary
 
 
 @click.command()
@@ -23,7 +28,7 @@ from cairn.cli.render import console, fmt_value, print_json, status_text
 def ls(filter_expr: str | None, sort: str | None, limit: int, show_all: bool,
        as_json: bool) -> None:
     """List runs, newest first, with the params and metrics that vary between them."""
-    from cairn.history.listing import list_runs, varying_keys
+    from cairn.history.listing import list_runs
 
     _project, store = open_project()
     summaries, total = list_runs(store, filter_expr=filter_expr, sort=sort,
@@ -35,44 +40,68 @@ def ls(filter_expr: str | None, sort: str | None, limit: int, show_all: bool,
         hint = "no run matches the filter" if filter_expr else "no runs yet: cairn run -- CMD"
         console().print(f"[dim]{hint}[/]")
         return
+    table, hidden = runs_table(summaries, console().width)
+    out = console()
+    out.print(table)
+    if hidden:
+        out.print(f"[dim]{hidden} more columns do not fit: widen the terminal or use --json[/]")
+    if total > len(summaries):
+        out.print(f"[dim]{len(summaries)} of {total} runs · --limit N or --all for more[/]")
+
+
+def runs_table(summaries: list[RunSummary], width: int) -> tuple[Table, int]:
+    """The runs table, with as many param and metric columns as fit in ``width``."""
     from rich.table import Table
 
     from cairn._util.timefmt import ago, duration
+    from cairn.history.listing import varying_keys
 
-    param_keys = varying_keys([s.params for s in summaries])[:6]
-    metric_keys = sorted({k for s in summaries for k in s.metrics if not k.startswith("sys/")})
-    metric_keys = metric_keys[:6]
-    show_commit = any(s.commit for s in summaries)
-    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    table.add_column("#", justify="right", style="bold")
-    table.add_column("name", max_width=24, overflow="ellipsis")
-    table.add_column("status")
-    table.add_column("started")
-    table.add_column("took", justify="right")
-    if show_commit:
-        table.add_column("commit", style="dim")
-    for key in param_keys:
-        table.add_column(key, justify="right", style="cyan", max_width=16, overflow="ellipsis")
-    for key in metric_keys:
-        table.add_column(key, justify="right", style="magenta")
     now = time.time_ns() // 1_000_000
-    for s in summaries:
-        r = s.run
-        status = status_text(r.status)
-        if r.verdict:
-            status += f" [dim]{r.verdict.lower()}[/]"
-        row = [str(r.number), r.name or "", status, ago(r.started_at, now),
-               duration(r.duration_s)]
-        if show_commit:
-            row.append((s.commit or "")[:7] + ("*" if r.record.get("code", {}).get("dirty")
-                                                else ""))
-        row += [fmt_value(s.params.get(k)) for k in param_keys]
-        row += [fmt_value(s.metrics.get(k)) for k in metric_keys]
-        table.add_row(*row)
-    out = console()
-    out.print(table)
-    if total > len(summaries):
-        out.print(f"[dim]{len(summaries)} of {total} runs · --limit N or --all for more[/]")
+    show_commit = any(s.commit for s in summaries)
+    base: list[tuple[str, list[str], dict[str, Any]]] = [
+        ("#", [str(s.run.number) for s in summaries], {"justify": "right", "style": "bold"}),
+        ("name", [(s.run.name or "")[:24] for s in summaries], {}),
+        ("status", [s.run.status + (f" {s.run.verdict.lower()}" if s.run.verdict else "")
+                    for s in summaries], {}),
+        ("started", [ago(s.run.started_at, now) for s in summaries], {}),
+        ("took", [duration(s.run.duration_s) for s in summaries], {"justify": "right"}),
+    ]
+    if show_commit:
+        base.append(("commit", [(s.commit or "")[:7] + ("*" if (s.run.record.get("code") or {})
+                                .get("dirty") else "") for s in summaries], {"style": "dim"}))
+    metric_keys = sorted({k for s in summaries for k in s.metrics if not k.startswith("sys/")})
+    param_keys = varying_keys([s.params for s in summaries])
+    extra: list[tuple[str, list[str], dict[str, Any]]] = []
+    for key in metric_keys:
+        extra.append((key, [fmt_value(s.metrics.get(k)) for s in summaries for k in [key]],
+                      {"justify": "right", "style": "magenta"}))
+    for key in param_keys:
+        extra.append((key, [fmt_value(s.params.get(key))[:16] for s in summaries],
+                      {"justify": "right", "style": "cyan"}))
+
+    def col_width(col: tuple[str, list[str], dict[str, Any]]) -> int:
+        return max([len(col[0]), *(len(c) for c in col[1])]) + 2
+
+    used = sum(col_width(c) for c in base)
+    chosen = []
+    for col in extra:
+        if used + col_width(col) > width:
+            continue
+        chosen.append(col)
+        used += col_width(col)
+    # keep metrics before params, each in name order
+    chosen.sort(key=lambda c: (0 if c[0] in metric_keys else 1, c[0]))
+    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
+    columns = base + chosen
+    for header, _cells, opts in columns:
+        table.add_column(header, no_wrap=True, **opts)
+    status_at = 2
+    for i in range(len(summaries)):
+        cells = [c[1][i] for c in columns]
+        cells[status_at] = status_text(summaries[i].run.status) + cells[status_at][
+            len(summaries[i].run.status):]
+        table.add_row(*cells)
+    return table, len(extra) - len(chosen)
 
 
 @click.command()

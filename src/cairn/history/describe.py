@@ -54,8 +54,11 @@ def describe_run(
     else:
         code.setdefault("diff", None)
     env = dict(record.get("env") or {})
+    env.setdefault("python", env.get("python_version"))
     if with_packages and "packages" not in env:
-        env["packages"] = load_json_object(objects, env.get("packages_oid")) or {}
+        doc = load_json_object(objects, env.get("packages_oid")) or {}
+        env["packages"] = doc.get("packages", {}) if isinstance(doc, dict) else {}
+        env["direct_urls"] = doc.get("direct_urls", {}) if isinstance(doc, dict) else {}
     artifacts = list_artifacts(store, run.id)
 
     def files(kind: str) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from cairn.sdk.writer import WAKE_AT, MetricWriter, warn
 if TYPE_CHECKING:
     from cairn.project import Project
     from cairn.store.core import MetaStore
-    from cairn.store.metrics import Series
+    from cairn.store.series import Series
 
 _now = time.time
 

@@ -58,11 +58,11 @@ class MetricWriter:
     # -- the thread -------------------------------------------------------------------------
     def _loop(self) -> None:
         last_tick = time.monotonic()
-        while not self._stop:
+        while True:
             self.wake.wait(FLUSH_INTERVAL_S)
             self.wake.clear()
             if self._stop:
-                break
+                return
             self.flush()
             if self._tick is not None and time.monotonic() - last_tick >= self._tick_every_s:
                 last_tick = time.monotonic()
@@ -80,9 +80,9 @@ class MetricWriter:
         grouped: dict[str, tuple[list[int], list[Any], list[int]]] = {}
         pop = queue.popleft
         for _ in range(n):
-            step, t, values = pop()
+            step, t, entry = pop()
             ms = int(t * 1000)
-            for key, value in values.items():
+            for key, value in entry.items():
                 g = grouped.get(key)
                 if g is None:
                     g = grouped[key] = ([], [], [])
@@ -90,13 +90,13 @@ class MetricWriter:
                 g[1].append(value)
                 g[2].append(ms)
         series, self._pending = self._pending, {}
-        for key, (steps, values, times) in grouped.items():
+        for key, (steps, vals, times) in grouped.items():
             s = series.get(str(key))
             if s is None:
-                series[str(key)] = Series(array("q", steps), array("d", values), array("q", times))
+                series[str(key)] = Series(array("q", steps), array("d", vals), array("q", times))
             else:
                 s.steps.extend(steps)
-                s.values.extend(values)
+                s.values.extend(vals)
                 s.times.extend(times)
         return series
 

@@ -83,7 +83,7 @@ def read_series(store: MetaStore, run_id: str, key: str) -> Series:
         (run_id, key),
     ):
         out.steps.extend(_unpack("q", steps))  # type: ignore[arg-type]
-        out.values.extend(_unpack("d", vals))  # type: ignore[arg-type]
+        out.values.extend(_unpack("d", vals))
         out.times.extend(_unpack("q", times))  # type: ignore[arg-type]
     return out
 

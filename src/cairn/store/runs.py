@@ -321,7 +321,7 @@ def get_tags(store: MetaStore, run_ids: Sequence[str]) -> dict[str, dict[str, st
 
 
 def get_lineage(store: MetaStore, run_id: str) -> dict[str, str | None]:
-    found = dict(store.db.query(
+    found: dict[str, str] = dict(store.db.query(
         "SELECT relation, target_id FROM lineage WHERE run_id = ?", (run_id,)
     ))
     return {relation: found.get(relation) for relation in LINEAGE_RELATIONS}
