@@ -10,8 +10,15 @@ from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import MetaStore
 
 
-def add_path(store: MetaStore, project: Project, run_id: str, path: Path, *, kind: str,
-             name: str | None = None) -> ArtifactRow:
+def add_path(
+    store: MetaStore,
+    project: Project,
+    run_id: str,
+    path: Path,
+    *,
+    kind: str,
+    name: str | None = None,
+) -> ArtifactRow:
     from cairn.objects.local import LocalObjectStore
     from cairn.objects.statcache import StatCache
     from cairn.objects.tree import snapshot_path

@@ -83,8 +83,13 @@ def _rel(project: Project, path: Path) -> str:
 
 
 def store_paths(
-    project: Project, store: MetaStore, objects: LocalObjectStore, run_id: str,
-    paths: Sequence[Path], kind: str, progress: Progress | None = None,
+    project: Project,
+    store: MetaStore,
+    objects: LocalObjectStore,
+    run_id: str,
+    paths: Sequence[Path],
+    kind: str,
+    progress: Progress | None = None,
 ) -> list[ArtifactRow]:
     """Hash files or folders into objects and attach them to the run."""
     from cairn.objects.statcache import StatCache
@@ -103,8 +108,13 @@ def store_paths(
     return rows
 
 
-def _capture_record(project: Project, objects: LocalObjectStore, argv: Sequence[str] | None,
-                    settings_env: Sequence[str], size_limit: int) -> tuple[dict[str, Any], str]:
+def _capture_record(
+    project: Project,
+    objects: LocalObjectStore,
+    argv: Sequence[str] | None,
+    settings_env: Sequence[str],
+    size_limit: int,
+) -> tuple[dict[str, Any], str]:
     """Code, host and environment variables; returns the record and PYTHONHASHSEED used."""
     from cairn.capture.code import capture_code
     from cairn.capture.envvars import capture_env_vars
@@ -122,23 +132,28 @@ def _capture_record(project: Project, objects: LocalObjectStore, argv: Sequence[
     return record, seed
 
 
-def _store_environment(objects: LocalObjectStore, project: Project,
-                       report: Mapping[str, Any] | None, python_exe: str | None) -> dict[str, Any]:
+def _store_environment(
+    objects: LocalObjectStore,
+    project: Project,
+    report: Mapping[str, Any] | None,
+    python_exe: str | None,
+) -> dict[str, Any]:
     """The child's interpreter as the bootstrap reported it (or asked of it afterwards)."""
     from cairn.capture import environment as envcap
 
+    from cairn.capture.records import LockFile
+
+    locks = tuple(LockFile(path, oid) for path, oid in envcap.lock_files(project.root, objects))
     env = None
     if report:
         env = envcap.environment_from_report(report)
     elif python_exe:
         env = envcap.capture_environment_of(python_exe)
-    locks = envcap.lock_files(project.root, objects)
     if env is None:
         return {"lock_files": [lf.to_json() for lf in locks]} if locks else {}
     from dataclasses import replace
 
-    env = replace(env, lock_files=tuple(locks))
-    env = env.with_packages_oid(objects.put_bytes(env.packages_bytes()))
+    env = envcap.store_packages(replace(env, lock_files=locks), objects)
     return env.to_json(inline_packages=False)
 
 
@@ -148,8 +163,10 @@ def _metrics_from_file(path: Path) -> dict[str, Series]:
     from cairn.capture.params import load_metrics_file
 
     ms = time.time_ns() // 1_000_000
-    return {k: Series(array("q", [0]), array("d", [float(v)]), array("q", [ms]))
-            for k, v in load_metrics_file(path).items()}
+    return {
+        k: Series(array("q", [0]), array("d", [float(v)]), array("q", [ms]))
+        for k, v in load_metrics_file(path).items()
+    }
 
 
 class _Heartbeat:
@@ -171,8 +188,9 @@ class _Heartbeat:
         try:
             from cairn.capture.sysmetrics import SystemSampler
 
-            self._sampler = SystemSampler(pid, interval=self._sys_interval,
-                                          on_sample=self._on_sample)
+            self._sampler = SystemSampler(
+                pid, interval=self._sys_interval, on_sample=self._on_sample
+            )
         except Exception:  # system metrics are a nicety; the run goes on without them
             self._sampler = None
 
@@ -182,8 +200,10 @@ class _Heartbeat:
         from cairn.store.metrics import append_series
 
         ms = int(t * 1000)
-        series = {k: Series(array("q", [int(t)]), array("d", [float(v)]), array("q", [ms]))
-                  for k, v in values.items()}
+        series = {
+            k: Series(array("q", [int(t)]), array("d", [float(v)]), array("q", [ms]))
+            for k, v in values.items()
+        }
         try:
             append_series(self._store, self._run_id, series)
         except Exception:
@@ -207,7 +227,10 @@ class _Heartbeat:
 
 
 def run_tracked(
-    project: Project, store: MetaStore, argv: Sequence[str], opts: RunOptions,
+    project: Project,
+    store: MetaStore,
+    argv: Sequence[str],
+    opts: RunOptions,
     progress: Progress | None = None,
 ) -> TrackedRun:
     """Run ``argv`` as a tracked child; returns the finished run and the child's exit code."""
@@ -233,33 +256,52 @@ def run_tracked(
     params.update(opts.params)
 
     objects = LocalObjectStore(project.objects_dir)
-    record, seed = _capture_record(project, objects, argv, settings.capture_env,
-                                   settings.source_size_limit)
+    record, seed = _capture_record(
+        project, objects, argv, settings.capture_env, settings.source_size_limit
+    )
     record["argv"] = list(argv)
     run = run_store.create_run(
-        store, name=opts.name, message=opts.message, command=list(argv), cwd=str(cwd),
-        params=params, tags=opts.tags, record=record, lineage=opts.lineage,
+        store,
+        name=opts.name,
+        message=opts.message,
+        command=list(argv),
+        cwd=str(cwd),
+        params=params,
+        tags=opts.tags,
+        record=record,
+        lineage=opts.lineage,
     )
     store_paths(project, store, objects, run.id, opts.inputs, "input", progress)
 
     log_path = live_log_path(project, run.id)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     boot_out = log_path.parent / "boot.json"
-    env.update({
-        "CAIRN_RUN_ID": run.id,
-        "CAIRN_DIR": str(project.store_dir),
-        "CAIRN_BOOT_OUT": str(boot_out),
-        "PYTHONHASHSEED": seed,
-        "PYTHONPATH": os.pathsep.join(
-            p for p in (str(BOOTSTRAP_DIR), env.get("PYTHONPATH", "")) if p
-        ),
-    })
+    env.update(
+        {
+            "CAIRN_RUN_ID": run.id,
+            "CAIRN_DIR": str(project.store_dir),
+            "CAIRN_BOOT_OUT": str(boot_out),
+            "PYTHONHASHSEED": seed,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(BOOTSTRAP_DIR), env.get("PYTHONPATH", "")) if p
+            ),
+        }
+    )
+    if python_exe is not None:
+        env.setdefault("PYTHONUNBUFFERED", "1")  # so `cairn logs --follow` sees output live
     if "CAIRN_DB" in os.environ:
         env["CAIRN_DB"] = os.environ["CAIRN_DB"]
     beat = _Heartbeat(store, run.id, settings.sys_metrics_interval_s)
     try:
-        result = launch(list(argv), cwd=cwd, env=env, log_path=log_path, use_pty=opts.use_pty,
-                        on_start=beat.child_started, echo=opts.echo)
+        result = launch(
+            list(argv),
+            cwd=cwd,
+            env=env,
+            log_path=log_path,
+            use_pty=opts.use_pty,
+            on_start=beat.child_started,
+            echo=opts.echo,
+        )
     finally:
         beat.stop()
 
@@ -289,15 +331,18 @@ def run_tracked(
     del outputs
     if log_path.exists():
         oid = objects.put_file(log_path)
-        add_artifacts(store, [ArtifactRow(run.id, "log", LOG_NAME, oid, log_path.stat().st_size,
-                                          False)])
+        add_artifacts(
+            store, [ArtifactRow(run.id, "log", LOG_NAME, oid, log_path.stat().st_size, False)]
+        )
     run_store.finish_run(store, run.id, result.status, exit_code=result.exit_code)
-    return TrackedRun(run=run_store.get_run(store, run.id), exit_code=result.exit_code,
-                      error=result.error)
+    return TrackedRun(
+        run=run_store.get_run(store, run.id), exit_code=result.exit_code, error=result.error
+    )
 
 
-def snapshot(project: Project, store: MetaStore, opts: RunOptions,
-             progress: Progress | None = None) -> run_store.RunRow:
+def snapshot(
+    project: Project, store: MetaStore, opts: RunOptions, progress: Progress | None = None
+) -> run_store.RunRow:
     """Record the current state (code, environment, inputs, outputs) without running anything."""
     from cairn.capture.params import load_params_file
 
@@ -309,12 +354,19 @@ def snapshot(project: Project, store: MetaStore, opts: RunOptions,
     params.update(opts.params)
     settings = load_settings(project.store_dir)
     objects = LocalObjectStore(project.objects_dir)
-    record, _seed = _capture_record(project, objects, None, settings.capture_env,
-                                    settings.source_size_limit)
+    record, _seed = _capture_record(
+        project, objects, None, settings.capture_env, settings.source_size_limit
+    )
     record["env"] = _store_environment(objects, project, None, sys.executable)
     run = run_store.create_run(
-        store, name=opts.name, message=opts.message, params=params, tags=opts.tags,
-        record=record, cwd=str(Path.cwd()), lineage=opts.lineage,
+        store,
+        name=opts.name,
+        message=opts.message,
+        params=params,
+        tags=opts.tags,
+        record=record,
+        cwd=str(Path.cwd()),
+        lineage=opts.lineage,
     )
     store_paths(project, store, objects, run.id, opts.inputs, "input", progress)
     store_paths(project, store, objects, run.id, opts.outputs, "output", progress)
