@@ -6,7 +6,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -67,7 +67,7 @@ def hashing_progress() -> Iterator[Progress]:
             bar.start()
         if label not in tasks:
             tasks[label] = bar.add_task(label, total=total)
-        bar.update(tasks[label], completed=done, total=total)  # type: ignore[arg-type]
+        bar.update(tasks[label], completed=done, total=total)
 
     try:
         yield report
