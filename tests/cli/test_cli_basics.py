@@ -140,3 +140,26 @@ def test_records_survive_bad_commands(workdir: Path) -> None:
     for args in (("show", "zzzz"), ("ls", "--filter", "(("), ("diff", "1", "9")):
         assert cairn_cli(*args, cwd=workdir).returncode != 0
     assert cairn_cli("ls", "--json", cwd=workdir).stdout == before
+
+
+def test_fsck_names_a_corrupt_object(workdir: Path) -> None:
+    (workdir / "data").mkdir()
+    (workdir / "data" / "a.txt").write_text("hello world\n")
+    (workdir / "data" / "b.txt").write_text("second file\n")
+    assert cairn_cli("snapshot", "-i", "data", cwd=workdir).returncode == 0
+    ok = cairn_cli("fsck", cwd=workdir)
+    assert ok.returncode == 0 and "all intact" in ok.stdout
+
+    from cairn.objects.hashing import hash_bytes
+
+    oid = hash_bytes(b"hello world\n")
+    blob = workdir / ".cairn" / "objects" / oid[:2] / oid[2:]
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[0] ^= 0x01
+    blob.write_bytes(bytes(data))
+    bad = cairn_cli("fsck", "--json", cwd=workdir)
+    assert bad.returncode == 3
+    assert json.loads(bad.stdout)["corrupt"] == [oid]
+    readable = cairn_cli("fsck", cwd=workdir)
+    assert f"corrupt {oid}" in readable.stdout
