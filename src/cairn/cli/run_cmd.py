@@ -50,17 +50,23 @@ def hashing_progress() -> Iterator[Progress]:
     """A progress bar that appears only when hashing takes more than a moment."""
     import time
 
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
     started = time.monotonic()
-    bar: Progress | None = None
-    tasks: dict[str, int] = {}
+    bar: Any = None
+    tasks: dict[str, Any] = {}
 
     def report(label: str, done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
             if time.monotonic() - started < 0.5 or not sys.stderr.isatty():
                 return
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
             bar = Progress(TextColumn("hashing {task.description}"), BarColumn(),
                            DownloadColumn(), TimeRemainingColumn(), console=err_console(),
                            transient=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -9,11 +10,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cairn.cli.context import open_project
-from cairn.cli.render import console, fmt_value, print_json, status_text
+from cairn.cli.render import console, fmt_value, print_json
 
 if TYPE_CHECKING:
-    from rich.table import Table
-
     from cairn.history.listing import RunSummary
 
 
@@ -40,68 +39,55 @@ def ls(filter_expr: str | None, sort: str | None, limit: int, show_all: bool,
         hint = "no run matches the filter" if filter_expr else "no runs yet: cairn run -- CMD"
         console().print(f"[dim]{hint}[/]")
         return
-    table, hidden = runs_table(summaries, console().width)
+    import shutil
+
+    from cairn.cli.table import use_color
+
+    color = use_color()
+    width = shutil.get_terminal_size((250, 24)).columns if color else int(
+        os.environ.get("COLUMNS", "250"))
+    table, hidden = runs_table(summaries, width, color)
+    print(table)
     out = console()
-    out.print(table)
     if hidden:
         out.print(f"[dim]{hidden} more columns do not fit: widen the terminal or use --json[/]")
     if total > len(summaries):
         out.print(f"[dim]{len(summaries)} of {total} runs · --limit N or --all for more[/]")
 
 
-def runs_table(summaries: list[RunSummary], width: int) -> tuple[Table, int]:
+def runs_table(summaries: list[RunSummary], width: int, color: bool) -> tuple[str, int]:
     """The runs table, with as many param and metric columns as fit in ``width``."""
-    from rich.table import Table
-
     from cairn._util.timefmt import ago, duration
+    from cairn.cli.render import STATUS_STYLE
+    from cairn.cli.table import Column, render
     from cairn.history.listing import varying_keys
 
     now = time.time_ns() // 1_000_000
-    show_commit = any(s.commit for s in summaries)
-    base: list[tuple[str, list[str], dict[str, Any]]] = [
-        ("#", [str(s.run.number) for s in summaries], {"justify": "right", "style": "bold"}),
-        ("name", [(s.run.name or "")[:24] for s in summaries], {}),
-        ("status", [s.run.status + (f" {s.run.verdict.lower()}" if s.run.verdict else "")
-                    for s in summaries], {}),
-        ("started", [ago(s.run.started_at, now) for s in summaries], {}),
-        ("took", [duration(s.run.duration_s) for s in summaries], {"justify": "right"}),
+    base = [
+        Column("#", [str(s.run.number) for s in summaries], right=True, style="bold"),
+        Column("name", [(s.run.name or "")[:24] for s in summaries]),
+        Column("status", [s.run.status + (f" {s.run.verdict.lower()}" if s.run.verdict else "")
+                          for s in summaries],
+               cell_styles=[STATUS_STYLE.get(s.run.status, "") for s in summaries]),
+        Column("started", [ago(s.run.started_at, now) for s in summaries]),
+        Column("took", [duration(s.run.duration_s) for s in summaries], right=True),
     ]
-    if show_commit:
-        base.append(("commit", [(s.commit or "")[:7] + ("*" if (s.run.record.get("code") or {})
-                                .get("dirty") else "") for s in summaries], {"style": "dim"}))
+    if any(s.commit for s in summaries):
+        base.append(Column("commit", [
+            (s.commit or "")[:7] + ("*" if (s.run.record.get("code") or {}).get("dirty") else "")
+            for s in summaries], style="dim"))
     metric_keys = sorted({k for s in summaries for k in s.metrics if not k.startswith("sys/")})
-    param_keys = varying_keys([s.params for s in summaries])
-    extra: list[tuple[str, list[str], dict[str, Any]]] = []
-    for key in metric_keys:
-        extra.append((key, [fmt_value(s.metrics.get(k)) for s in summaries for k in [key]],
-                      {"justify": "right", "style": "magenta"}))
-    for key in param_keys:
-        extra.append((key, [fmt_value(s.params.get(key))[:16] for s in summaries],
-                      {"justify": "right", "style": "cyan"}))
-
-    def col_width(col: tuple[str, list[str], dict[str, Any]]) -> int:
-        return max([len(col[0]), *(len(c) for c in col[1])]) + 2
-
-    used = sum(col_width(c) for c in base)
+    extra = [Column(k, [fmt_value(s.metrics.get(k)) for s in summaries], right=True,
+                    style="magenta") for k in metric_keys]
+    extra += [Column(k, [fmt_value(s.params.get(k))[:16] for s in summaries], right=True,
+                     style="cyan") for k in varying_keys([s.params for s in summaries])]
+    used = sum(c.width + 2 for c in base)
     chosen = []
     for col in extra:
-        if used + col_width(col) > width:
-            continue
-        chosen.append(col)
-        used += col_width(col)
-    # keep metrics before params, each in name order
-    chosen.sort(key=lambda c: (0 if c[0] in metric_keys else 1, c[0]))
-    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    columns = base + chosen
-    for header, _cells, opts in columns:
-        table.add_column(header, no_wrap=True, **opts)
-    status_at = 2
-    for i in range(len(summaries)):
-        cells = [c[1][i] for c in columns]
-        cells[status_at] = status_text(summaries[i].run.status) + cells[status_at][
-            len(summaries[i].run.status):]
-        table.add_row(*cells)
-    return table, len(extra) - len(chosen)
+        if used + col.width + 2 <= width:
+            chosen.append(col)
+            used += col.width + 2
+    return render(base + chosen, color=color), len(extra) - len(chosen)
 
 
 @click.command()
