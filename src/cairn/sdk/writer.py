@@ -10,6 +10,7 @@ JSON file so that nothing is silently lost.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -31,8 +32,47 @@ def warn(message: str) -> None:
     print(f"cairn: warning: {message}", file=sys.stderr, flush=True)
 
 
+class _Flusher:
+    """One daemon thread per process flushes every open run's points.
+
+    A thread per run would cost a thread start (up to a GIL switch interval, ~1 ms) and a join
+    for each run; a process that creates thousands of runs would spend most of its time there.
+    """
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+        self._writers: set[MetricWriter] = set()
+        self._lock = threading.Lock()
+        self._pid = 0
+
+    def add(self, writer: MetricWriter) -> None:
+        with self._lock:
+            self._writers.add(writer)
+            if self._pid != os.getpid():  # first use, or a forked child without the thread
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop, name="cairn-writer", daemon=True).start()
+
+    def remove(self, writer: MetricWriter) -> None:
+        with self._lock:
+            self._writers.discard(writer)
+
+    def _loop(self) -> None:
+        me = os.getpid()
+        while self._pid == me:
+            self.wake.wait(FLUSH_INTERVAL_S)
+            self.wake.clear()
+            with self._lock:
+                writers = list(self._writers)
+            for writer in writers:
+                writer.flush()
+                writer.maybe_tick()
+
+
+_flusher = _Flusher()
+
+
 class MetricWriter:
-    """Owns the deque of pending points and the thread that flushes it."""
+    """The pending points of one run; the shared flusher thread writes them."""
 
     def __init__(
         self,
@@ -43,33 +83,25 @@ class MetricWriter:
         tick_every_s: float = 5.0,
     ) -> None:
         self.queue: deque[Entry] = deque()
-        self.wake = threading.Event()
+        self.wake = _flusher.wake
         self._sink = sink
         self._spill_path = spill_path
         self._tick = tick
         self._tick_every_s = tick_every_s
-        self._stop = False
+        self._last_tick = time.monotonic()
         self._pending: dict[str, Series] = {}
         self._warned = False
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="cairn-writer", daemon=True)
-        self._thread.start()
+        _flusher.add(self)
 
-    # -- the thread -------------------------------------------------------------------------
-    def _loop(self) -> None:
-        last_tick = time.monotonic()
-        while True:
-            self.wake.wait(FLUSH_INTERVAL_S)
-            self.wake.clear()
-            if self._stop:
-                return
-            self.flush()
-            if self._tick is not None and time.monotonic() - last_tick >= self._tick_every_s:
-                last_tick = time.monotonic()
-                try:
-                    self._tick()
-                except Exception as exc:  # liveness is best effort; never kill the thread
-                    self._warn_once(f"cannot update the run's heartbeat ({exc})")
+    def maybe_tick(self) -> None:
+        if self._tick is None or time.monotonic() - self._last_tick < self._tick_every_s:
+            return
+        self._last_tick = time.monotonic()
+        try:
+            self._tick()
+        except Exception as exc:  # liveness is best effort; never kill the thread
+            self._warn_once(f"cannot update the run's heartbeat ({exc})")
 
     def drain(self) -> dict[str, Series]:
         """Move queued entries into per-key series (merged with any unflushed ones)."""
@@ -123,11 +155,8 @@ class MetricWriter:
 
     # -- the end ----------------------------------------------------------------------------
     def close(self) -> dict[str, Series]:
-        """Stop the thread and return what is left unwritten (the caller writes it last)."""
-        self._stop = True
-        self.wake.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
+        """Leave the flusher and return what is left unwritten (the caller writes it last)."""
+        _flusher.remove(self)
         with self._lock:
             return self.drain()
 

@@ -8,6 +8,7 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from cairn._util.ids import now_ms, uuid7_hex
@@ -145,20 +146,21 @@ def create_run(
     host = socket.gethostname()
     user = created_by or _current_user()
     record_text = json.dumps(dict(record or {}), sort_keys=True, default=str)
+    command_list = list(command) if command is not None else None
     for _attempt in range(20):
         try:
             with store.db.write() as w:
-                w.execute(
+                rows = w.execute(
                     "INSERT INTO runs (id, project_id, number, name, status, message, command, "
                     "cwd, started_at, ended_at, exit_code, pid, hostname, heartbeat_at, "
                     "created_by, record) "
                     "SELECT ?, ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "?, ? FROM runs WHERE project_id = ?",
+                    "?, ? FROM runs WHERE project_id = ? RETURNING number",
                     (
                         run_id, store.project_id, name, status, message,
-                        json.dumps(list(command)) if command is not None else None, cwd, start,
-                        ended_at, exit_code, pid if pid is not None else os.getpid(), host,
-                        now_ms(), user, record_text, store.project_id,
+                        json.dumps(command_list) if command_list is not None else None, cwd,
+                        start, ended_at, exit_code, pid if pid is not None else os.getpid(),
+                        host, now_ms(), user, record_text, store.project_id,
                     ),
                 )
                 _write_params(w, run_id, params or {})
@@ -168,7 +170,12 @@ def create_run(
         except store.db.is_integrity_error:
             continue  # another writer took the same number (PostgreSQL); try the next one
         break
-    return get_run(store, run_id)
+    return RunRow(
+        id=run_id, number=int(rows[0][0]), name=name, status=status, message=message,
+        command=command_list, cwd=cwd, started_at=start, ended_at=ended_at, exit_code=exit_code,
+        pid=pid if pid is not None else os.getpid(), hostname=host, heartbeat_at=now_ms(),
+        created_by=user, record=json.loads(record_text), verdict=None,
+    )
 
 
 def _write_lineage(w: Writer, run_id: str, relation: str, target: str) -> None:
@@ -373,6 +380,7 @@ def count_runs(store: MetaStore, *, where: str = "1=1", where_params: Sequence[A
     return int(row[0]) if row else 0
 
 
+@lru_cache(maxsize=1)
 def _current_user() -> str:
     try:
         import getpass
