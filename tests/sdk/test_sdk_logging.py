@@ -228,3 +228,19 @@ def test_import_cairn_pulls_in_nothing_heavy(workdir: Path) -> None:
                       cwd=workdir)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_mixed_key_sets_in_one_flush_keep_every_point(project: Project) -> None:
+    done = run_python(textwrap.dedent("""
+        import cairn
+        with cairn.init():
+            cairn.log({"a": 1.0}, step=0)
+            cairn.log({"b": 2.0}, step=1)
+            cairn.log({"a": 3.0, "b": 4.0}, step=2)
+    """), cwd=project.root)
+    assert done.returncode == 0, done.stderr
+    store = open_project_store(project)
+    run = only_run(store)
+    a, b = read_series(store, run.id, "a"), read_series(store, run.id, "b")
+    assert (list(a.steps), list(a.values)) == ([0, 2], [1.0, 3.0])
+    assert (list(b.steps), list(b.values)) == ([1, 2], [2.0, 4.0])

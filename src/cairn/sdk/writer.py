@@ -32,6 +32,28 @@ def warn(message: str) -> None:
     print(f"cairn: warning: {message}", file=sys.stderr, flush=True)
 
 
+def _group(batch: list[Entry]) -> dict[str, tuple[list[int], list[Any], list[int]]]:
+    """Entries to per-key columns. A training loop logs the same keys every time, so that case
+    is done column-wise (several times faster); mixed key sets fall back to a per-point loop."""
+    if not batch:
+        return {}
+    steps = [e[0] for e in batch]
+    times = [int(e[1] * 1000) for e in batch]
+    keys = batch[0][2].keys()
+    if all(e[2].keys() == keys for e in batch):
+        return {key: (steps, [e[2][key] for e in batch], times) for key in keys}
+    grouped: dict[str, tuple[list[int], list[Any], list[int]]] = {}
+    for step, ms, (_s, _t, values) in zip(steps, times, batch, strict=True):
+        for key, value in values.items():
+            g = grouped.get(key)
+            if g is None:
+                g = grouped[key] = ([], [], [])
+            g[0].append(step)
+            g[1].append(value)
+            g[2].append(ms)
+    return grouped
+
+
 class _Flusher:
     """One daemon thread per process flushes every open run's points.
 
@@ -109,18 +131,9 @@ class MetricWriter:
         n = len(queue)
         if n == 0 and not self._pending:
             return {}
-        grouped: dict[str, tuple[list[int], list[Any], list[int]]] = {}
         pop = queue.popleft
-        for _ in range(n):
-            step, t, entry = pop()
-            ms = int(t * 1000)
-            for key, value in entry.items():
-                g = grouped.get(key)
-                if g is None:
-                    g = grouped[key] = ([], [], [])
-                g[0].append(step)
-                g[1].append(value)
-                g[2].append(ms)
+        batch = [pop() for _ in range(n)]
+        grouped = _group(batch)
         series, self._pending = self._pending, {}
         for key, (steps, vals, times) in grouped.items():
             s = series.get(str(key))
