@@ -245,3 +245,20 @@ def test_a_killed_cairn_run_reads_crashed(repo: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert show(repo)["status"] == "crashed"
+
+
+def test_logs_follow_streams_a_live_run_until_it_ends(repo: Path) -> None:
+    code = textwrap.dedent("""
+        import time
+        for i in range(6):
+            print(f"line {i}", flush=True)
+            time.sleep(0.3)
+    """)
+    proc = _start_cairn(repo, code)
+    _wait_for_running(repo)
+    follow = cairn_cli("logs", "last", "--follow", cwd=repo, timeout=60)
+    proc.wait(timeout=60)
+    assert follow.returncode == 0, follow.stderr
+    assert [f"line {i}" for i in range(6)] == [
+        line for line in follow.stdout.splitlines() if line.startswith("line")
+    ]
