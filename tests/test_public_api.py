@@ -10,8 +10,10 @@ def test_public_names_are_pinned() -> None:
         "active_run",
         "finish",
         "init",
+        "load_model",
         "log",
         "log_artifact",
+        "log_model",
         "log_params",
         "set_tags",
     ]

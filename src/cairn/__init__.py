@@ -16,8 +16,10 @@ __all__ = [
     "active_run",
     "finish",
     "init",
+    "load_model",
     "log",
     "log_artifact",
+    "log_model",
     "log_params",
     "set_tags",
 ]
@@ -27,8 +29,10 @@ _LAZY = {
     "active_run": "cairn.sdk.api",
     "finish": "cairn.sdk.api",
     "init": "cairn.sdk.api",
+    "load_model": "cairn.sdk.models",
     "log": "cairn.sdk.api",
     "log_artifact": "cairn.sdk.api",
+    "log_model": "cairn.sdk.models",
     "log_params": "cairn.sdk.api",
     "set_tags": "cairn.sdk.api",
 }
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
         log_params,
         set_tags,
     )
+    from cairn.sdk.models import load_model, log_model
     from cairn.sdk.run import Run
 
 

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("cairn.cli.runs_cmds:logs", "Print a run's stdout/stderr."),
     "diff": ("cairn.cli.diff_cmd:diff", "Compare two runs side by side."),
     "fsck": ("cairn.cli.project_cmds:fsck", "Rehash every stored object; name corrupt ones."),
+    "model": ("cairn.cli.model_cmds:model", "Register models, move aliases, export them."),
 }
 
 

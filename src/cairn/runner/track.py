@@ -140,7 +140,6 @@ def _store_environment(
 ) -> dict[str, Any]:
     """The child's interpreter as the bootstrap reported it (or asked of it afterwards)."""
     from cairn.capture import environment as envcap
-
     from cairn.capture.records import LockFile
 
     locks = tuple(LockFile(path, oid) for path, oid in envcap.lock_files(project.root, objects))
