@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("cairn.cli.runs_cmds:logs", "Print a run's stdout/stderr."),
     "diff": ("cairn.cli.diff_cmd:diff", "Compare two runs side by side."),
     "fsck": ("cairn.cli.project_cmds:fsck", "Rehash every stored object; name corrupt ones."),
+    "checkout": ("cairn.cli.repro_cmds:checkout", "Restore a run's code, inputs and outputs."),
+    "repro": ("cairn.cli.repro_cmds:repro", "Rebuild a run, re-run it and verify its results."),
+    "env": ("cairn.cli.repro_cmds:env", "Export a run's environment (requirements, Docker, uv)."),
     "model": ("cairn.cli.model_cmds:model", "Register models, move aliases, export them."),
 }
 

@@ -49,6 +49,7 @@ class RunOptions:
     cwd: Path | None = None
     echo: bool = True
     use_pty: bool | None = None
+    code: Mapping[str, Any] | None = None  # set by repro: the code restored, so not captured
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ def _capture_record(
     argv: Sequence[str] | None,
     settings_env: Sequence[str],
     size_limit: int,
+    environ: Mapping[str, str] = os.environ,
+    known_code: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Code, host and environment variables; returns the record and PYTHONHASHSEED used."""
     from cairn.capture.code import capture_code
@@ -121,12 +124,16 @@ def _capture_record(
     from cairn.capture.host import capture_host
 
     record: dict[str, Any] = {"source": "run" if argv else "snapshot"}
-    code = capture_code(project.root, objects, size_limit=size_limit)
-    record["code"] = code.to_json()
-    record["warnings"] = list(code.warnings)
+    if known_code is not None:
+        record["code"] = dict(known_code)
+        record["warnings"] = []
+    else:
+        code = capture_code(project.root, objects, size_limit=size_limit)
+        record["code"] = code.to_json()
+        record["warnings"] = list(code.warnings)
     record["host"] = capture_host().to_json()
-    seed = os.environ.get("PYTHONHASHSEED") or str(random.randint(1, 2**32 - 1))
-    env_vars = capture_env_vars(os.environ, settings_env)
+    seed = environ.get("PYTHONHASHSEED") or str(random.randint(1, 2**32 - 1))
+    env_vars = capture_env_vars(environ, settings_env)
     env_vars["PYTHONHASHSEED"] = seed
     record["env_vars"] = env_vars
     return record, seed
@@ -256,9 +263,12 @@ def run_tracked(
 
     objects = LocalObjectStore(project.objects_dir)
     record, seed = _capture_record(
-        project, objects, argv, settings.capture_env, settings.source_size_limit
+        project, objects, argv, settings.capture_env, settings.source_size_limit, env, opts.code
     )
     record["argv"] = list(argv)
+    for key, path in (("params_file", opts.params_file), ("metrics_file", opts.metrics_file)):
+        if path is not None:
+            record[key] = _rel(project, path)  # so that repro reads the same files
     run = run_store.create_run(
         store,
         name=opts.name,
