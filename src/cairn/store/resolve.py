@@ -29,6 +29,11 @@ def resolve_run(store: MetaStore, ref: str) -> RunRow:
                            (pid, int(ref)))
         if row is not None:
             return get_run(store, row[0])
+    if len(ref) == 32 and _HEX.match(ref.lower()):  # a full id: one index lookup
+        row = db.query_one("SELECT id FROM runs WHERE project_id = ? AND id = ?",
+                           (pid, ref.lower()))
+        if row is not None:
+            return get_run(store, row[0])
     candidates: list[tuple[str, int, str | None]] = []
     if _HEX.match(ref.lower()):
         candidates = [
