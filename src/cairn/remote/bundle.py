@@ -1,0 +1,359 @@
+"""A run as one JSON bundle plus the objects it refers to: what push and pull move.
+
+The bundle holds the run's own columns, its record, params (as their stored JSON text, so
+they round-trip exactly), tags, lineage and artifact list. Its metric history is packed into
+one object (little-endian arrays per series, keys sorted), so the same history always gives
+the same oid and a repeat push sends nothing. Objects referred to are those of the
+artifacts, the metrics, and every ``oid``/``*_oid`` in the record (diffs, package lists, lock
+files, source snapshots), plus every file listed by those that are trees.
+
+Importing writes the whole run in one transaction: a reader never sees half a run. The run
+keeps its id; its number is the next free one in the target project.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from array import array
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cairn._util.ids import now_ms
+from cairn.errors import Conflict, Corrupt, InvalidInput
+from cairn.objects.base import ObjectStore
+from cairn.objects.oid import is_oid
+from cairn.objects.tree import TREE_MAGIC, read_tree
+from cairn.store import runs as run_store
+from cairn.store.artifacts import KINDS, list_artifacts
+from cairn.store.core import MetaStore
+from cairn.store.db import Writer
+from cairn.store.metrics import metric_keys, read_series, write_series
+from cairn.store.series import Series
+
+BUNDLE_KEY = "cairn-bundle"
+BUNDLE_VERSION = 1
+METRICS_MAGIC = b"cairn-metrics\x01\n"
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_SWAP = sys.byteorder != "little"
+_RUN_FIELDS = ("id", "number", "name", "status", "message", "command", "cwd", "started_at",
+               "ended_at", "exit_code", "hostname", "heartbeat_at", "created_by", "verdict")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A run ready to move: ``doc`` is the JSON document (see ``validate_bundle``)."""
+
+    doc: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.doc["run"]["id"])
+
+    @property
+    def number(self) -> int:
+        return int(self.doc["run"]["number"])
+
+
+# -- metric history as one object ----------------------------------------------------------
+def _le(a: array[Any]) -> bytes:
+    if _SWAP:
+        a = array(a.typecode, a)
+        a.byteswap()
+    return a.tobytes()
+
+
+def pack_metrics(series: Mapping[str, Series]) -> bytes:
+    """``METRICS_MAGIC``, a JSON line ``[[key, points], …]``, then steps, values, times."""
+    keys = sorted(series)
+    header = json.dumps([[k, len(series[k])] for k in keys], separators=(",", ":"))
+    parts = [METRICS_MAGIC, header.encode(), b"\n"]
+    for k in keys:
+        s = series[k]
+        parts += [_le(s.steps), _le(s.values), _le(s.times)]
+    return b"".join(parts)
+
+
+def unpack_metrics(data: bytes) -> dict[str, Series]:
+    if not data.startswith(METRICS_MAGIC):
+        raise Corrupt("the metrics object of the bundle is not a packed metric history")
+    try:
+        end = data.index(b"\n", len(METRICS_MAGIC))
+        header = json.loads(data[len(METRICS_MAGIC):end])
+        at = end + 1
+        out: dict[str, Series] = {}
+        for key, count in header:
+            s = Series.empty()
+            for arr in (s.steps, s.values, s.times):
+                size = 8 * int(count)
+                chunk = data[at:at + size]
+                if len(chunk) != size:
+                    raise ValueError("truncated")
+                arr.frombytes(chunk)
+                if _SWAP:
+                    arr.byteswap()
+                at += size
+            out[str(key)] = s
+    except (ValueError, TypeError) as exc:
+        raise Corrupt(f"the packed metric history is damaged: {exc}") from exc
+    return out
+
+
+# -- export --------------------------------------------------------------------------------
+def export_run(store: MetaStore, objects: ObjectStore, run: run_store.RunRow) -> Bundle:
+    """The bundle of ``run``; its packed metric history is stored in ``objects``."""
+    params: dict[str, str] = {
+        str(k): str(v) for k, v in store.db.query(
+            "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run.id,))
+    }
+    tags = run_store.get_tags(store, [run.id])[run.id]
+    lineage = {k: v for k, v in run_store.get_lineage(store, run.id).items() if v}
+    artifacts = [
+        {"kind": a.kind, "path": a.path, "oid": a.oid, "size": a.size, "is_tree": a.is_tree}
+        for a in list_artifacts(store, run.id)
+    ]
+    keys = metric_keys(store, run.id)
+    metrics_oid = None
+    if keys:
+        metrics_oid = objects.put_bytes(pack_metrics(
+            {k: read_series(store, run.id, k) for k in keys}))
+    columns = {name: getattr(run, name) for name in _RUN_FIELDS}
+    doc = {
+        BUNDLE_KEY: BUNDLE_VERSION,
+        "run": {**columns, "record": run.record},
+        "params": params,
+        "tags": tags,
+        "lineage": lineage,
+        "artifacts": artifacts,
+        "metrics": metrics_oid,
+    }
+    return Bundle(doc)
+
+
+def _record_oids(value: Any, key: str = "") -> Iterator[str]:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _record_oids(v, str(k))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _record_oids(item, key)
+    elif (key == "oid" or key.endswith("_oid")) and is_oid(value):
+        yield value
+
+
+def direct_oids(doc: Mapping[str, Any]) -> list[str]:
+    """Objects the bundle names itself (trees among them list further objects)."""
+    found = [a["oid"] for a in doc["artifacts"]]
+    if doc.get("metrics"):
+        found.append(doc["metrics"])
+    found.extend(_record_oids(doc["run"].get("record") or {}))
+    return list(dict.fromkeys(found))
+
+
+def is_tree_object(objects: ObjectStore, oid: str) -> bool:
+    with objects.open(oid) as fh:
+        return fh.read(len(TREE_MAGIC)) == TREE_MAGIC
+
+
+def split_referenced(doc: Mapping[str, Any], objects: ObjectStore) -> tuple[list[str], list[str]]:
+    """(blobs, trees) the bundle refers to; its direct objects must be in ``objects``.
+
+    Blobs include every file listed by the trees; a store should receive them before the
+    trees, so that a stored tree always vouches for its files.
+    """
+    blobs: list[str] = []
+    trees: list[str] = []
+    for oid in direct_oids(doc):
+        if is_tree_object(objects, oid):
+            trees.append(oid)
+            blobs.extend(e.oid for e in read_tree(objects, oid).entries)
+        else:
+            blobs.append(oid)
+    return list(dict.fromkeys(blobs)), trees
+
+
+# -- validation ----------------------------------------------------------------------------
+def _bad(what: str) -> InvalidInput:
+    return InvalidInput(f"the run bundle is not valid: {what}")
+
+
+def _opt(value: Any, kind: type | tuple[type, ...], what: str) -> None:
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise _bad(f"{what} has the wrong type")
+
+
+def _check_label(kind: str, path: Any) -> None:
+    if not isinstance(path, str) or not path or "\0" in path:
+        raise _bad(f"an {kind} has no usable path")
+    parts = path.replace("\\", "/").split("/")
+    if ".." in parts:
+        raise _bad(f"the {kind} path {path!r} contains '..'")
+    if kind not in ("input", "output") and (path.startswith(("/", "\\")) or path[1:2] == ":"):
+        raise _bad(f"the {kind} path {path!r} is absolute")
+
+
+def validate_bundle(doc: Any) -> dict[str, Any]:
+    """``doc`` if it is a well-formed bundle, else ``InvalidInput`` saying what is wrong."""
+    if not isinstance(doc, dict) or doc.get(BUNDLE_KEY) != BUNDLE_VERSION:
+        raise _bad(f"expected a JSON object with \"{BUNDLE_KEY}\": {BUNDLE_VERSION}")
+    run = doc.get("run")
+    if not isinstance(run, dict):
+        raise _bad("it has no run")
+    if not isinstance(run.get("id"), str) or not _RUN_ID.match(run["id"]):
+        raise _bad("the run id is not 32 lowercase hex digits")
+    if run.get("status") not in run_store.STATUSES:
+        raise _bad(f"unknown status {run.get('status')!r}")
+    for name in ("number", "started_at"):
+        if not isinstance(run.get(name), int) or isinstance(run.get(name), bool):
+            raise _bad(f"the run's {name} is not a whole number")
+    for name in ("ended_at", "exit_code", "heartbeat_at"):
+        _opt(run.get(name), int, f"the run's {name}")
+    for name in ("name", "message", "cwd", "hostname", "created_by", "verdict"):
+        _opt(run.get(name), str, f"the run's {name}")
+    command = run.get("command")
+    if command is not None and not (isinstance(command, list)
+                                    and all(isinstance(a, str) for a in command)):
+        raise _bad("the command is not a list of strings")
+    if not isinstance(run.get("record", {}), dict):
+        raise _bad("the record is not an object")
+    params, tags = doc.get("params", {}), doc.get("tags", {})
+    if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+        raise _bad("params are not a map of JSON texts")
+    for key, text in params.items():
+        try:
+            json.loads(text)
+        except ValueError:
+            raise _bad(f"the param {key!r} is not JSON text") from None
+    if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
+        raise _bad("tags are not a map of strings")
+    lineage = doc.get("lineage", {})
+    if not isinstance(lineage, dict) or any(
+        rel not in run_store.LINEAGE_RELATIONS or not isinstance(t, str) or not _RUN_ID.match(t)
+        for rel, t in lineage.items()
+    ):
+        raise _bad("lineage maps parent/forked_from/reproduces to run ids")
+    artifacts = doc.get("artifacts", [])
+    if not isinstance(artifacts, list):
+        raise _bad("artifacts are not a list")
+    seen: set[tuple[str, str]] = set()
+    for a in artifacts:
+        if not isinstance(a, dict) or a.get("kind") not in KINDS or not is_oid(a.get("oid")):
+            raise _bad(f"an artifact is malformed: {a!r}"[:200])
+        _check_label(a["kind"], a.get("path"))
+        if not isinstance(a.get("size"), int) or a["size"] < 0:
+            raise _bad(f"the artifact {a['path']!r} has no usable size")
+        if (a["kind"], a["path"]) in seen:
+            raise _bad(f"the {a['kind']} {a['path']!r} is listed twice")
+        seen.add((a["kind"], a["path"]))
+    if doc.get("metrics") is not None and not is_oid(doc["metrics"]):
+        raise _bad("the metrics object id is malformed")
+    doc.setdefault("params", {})
+    doc.setdefault("tags", {})
+    doc.setdefault("lineage", {})
+    doc.setdefault("artifacts", [])
+    return doc
+
+
+# -- import --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Imported:
+    run: run_store.RunRow
+    created: bool
+
+
+def import_bundle(
+    store: MetaStore, objects: ObjectStore, doc: dict[str, Any],
+    *, origin: Mapping[str, Any] | None = None,
+) -> Imported:
+    """Write the bundle's run into ``store`` (all its objects must already be in ``objects``).
+
+    A run that is already there is replaced by the bundle (same id, same local number), so
+    importing twice changes nothing; a finished run is never replaced by a copy that is still
+    running. ``origin`` (where the run came from) is recorded the first time only.
+    """
+    validate_bundle(doc)
+    run = doc["run"]
+    series = unpack_metrics(objects.get_bytes(doc["metrics"])) if doc.get("metrics") else {}
+    for _attempt in range(20):
+        try:
+            with store.db.write() as w:
+                created = _write_run(w, store, run, origin)
+                _write_contents(w, run["id"], doc, series)
+        except store.db.is_integrity_error:
+            continue  # another writer took the same number (PostgreSQL); try the next one
+        return Imported(run_store.get_run(store, run["id"]), created)
+    raise Conflict("could not allocate a run number for the imported run; try again")
+
+
+def _write_run(w: Writer, store: MetaStore, run: Mapping[str, Any],
+               origin: Mapping[str, Any] | None) -> bool:
+    rows = w.execute("SELECT project_id, status, number, record FROM runs WHERE id = ?",
+                     (run["id"],))
+    record = dict(run.get("record") or {})
+    command = json.dumps(run["command"]) if run.get("command") is not None else None
+    values = (run.get("name"), run["status"], run.get("message"), command, run.get("cwd"),
+              run["started_at"], run.get("ended_at"), run.get("exit_code"), run.get("hostname"),
+              run.get("heartbeat_at"), run.get("created_by"), run.get("verdict"))
+    if rows:
+        project_id, status, number, old_record = rows[0]
+        if project_id != store.project_id:
+            raise Conflict(f"run {run['id']} already belongs to another project here")
+        if status in run_store.FINAL_STATUSES and run["status"] == "running":
+            raise Conflict(f"run {number} is already {status} here; a copy that is still "
+                           "running would replace it with less")
+        old = json.loads(old_record) if old_record else {}
+        if "origin" in old:
+            record["origin"] = old["origin"]
+        else:  # a run first recorded here has no origin, whatever copies of it say
+            record.pop("origin", None)
+        w.execute(
+            "UPDATE runs SET name = ?, status = ?, message = ?, command = ?, cwd = ?, "
+            "started_at = ?, ended_at = ?, exit_code = ?, hostname = ?, heartbeat_at = ?, "
+            "created_by = ?, verdict = ?, record = ?, pid = NULL WHERE id = ?",
+            (*values, json.dumps(record, sort_keys=True, default=str), run["id"]),
+        )
+        return False
+    if origin is not None:
+        record["origin"] = dict(origin)
+    w.execute(
+        "INSERT INTO runs (id, project_id, number, name, status, message, command, cwd, "
+        "started_at, ended_at, exit_code, hostname, heartbeat_at, created_by, verdict, record) "
+        "SELECT ?, ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
+        "FROM runs WHERE project_id = ?",
+        (run["id"], store.project_id, *values, json.dumps(record, sort_keys=True, default=str),
+         store.project_id),
+    )
+    return True
+
+
+def _write_contents(w: Writer, run_id: str, doc: Mapping[str, Any],
+                    series: Mapping[str, Series]) -> None:
+    for table in ("params", "tags", "lineage", "artifacts", "metric_chunks", "latest_metrics"):
+        w.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+    params = []
+    for key, text in doc["params"].items():
+        value = json.loads(text)
+        num = float(value) if isinstance(value, (int, float)) and not isinstance(
+            value, bool) else None
+        params.append((run_id, key, text, None if num is None or math.isnan(num) else num))
+    if params:
+        w.executemany("INSERT INTO params (run_id, key, value, num) VALUES (?, ?, ?, ?)", params)
+    if doc["tags"]:
+        w.executemany("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)",
+                      [(run_id, k, v) for k, v in doc["tags"].items()])
+    if doc["lineage"]:
+        w.executemany("INSERT INTO lineage (run_id, relation, target_id) VALUES (?, ?, ?)",
+                      [(run_id, rel, target) for rel, target in doc["lineage"].items()])
+    if doc["artifacts"]:
+        now = now_ms()
+        w.executemany(
+            "INSERT INTO artifacts (run_id, kind, path, oid, size, is_tree, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, a["kind"], a["path"], a["oid"], a["size"], bool(a.get("is_tree")), now)
+             for a in doc["artifacts"]],
+        )
+    if series:
+        write_series(w, run_id, series)

@@ -1,0 +1,75 @@
+"""``cairn pull REMOTE:RUN``: fetch a run and the objects it refers to that are missing here.
+
+The run reference is resolved on the remote (number, id prefix, name or ``last``). Objects
+are fetched in parallel and verified against their names. The bundle's own objects are first
+staged in a scratch folder, because some are trees: a tree enters the store only after every
+file it lists, so a stored tree always vouches for its files here too. The run keeps its id
+and author, gets the next free local number, and remembers where it came from in
+``record["origin"]`` (remote, url and the remote's number).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+
+from cairn.objects.local import LocalObjectStore
+from cairn.objects.tree import read_tree
+from cairn.remote.base import Remote
+from cairn.remote.bundle import direct_oids, import_bundle, is_tree_object, validate_bundle
+from cairn.remote.push import DEFAULT_JOBS, Progress, transfer
+from cairn.store.core import MetaStore
+from cairn.store.runs import RunRow
+
+
+@dataclass(frozen=True)
+class PullResult:
+    run: RunRow
+    remote_number: int | None
+    fetched: int
+    bytes_fetched: int
+    created: bool
+
+
+def pull_run(
+    store: MetaStore, local: LocalObjectStore, remote: Remote, ref: str,
+    *, jobs: int = DEFAULT_JOBS, progress: Progress | None = None,
+) -> PullResult:
+    brief = remote.resolve(ref)
+    doc = validate_bundle(remote.get_bundle(str(brief["id"])))
+    number = doc["run"].get("number") if brief.get("number") is None else brief["number"]
+    label = f"run {number} ← {remote.name}"
+    staging = LocalObjectStore(local.root / "tmp" / f"pull-{uuid.uuid4().hex}", fsync=False)
+    fetched = received = 0
+    try:
+        direct = local.missing(direct_oids(doc))
+        if progress is not None:
+            progress.start(label, len(direct), 0)
+        try:
+            received += transfer(direct, lambda oid: remote.get_object(oid, staging), jobs=jobs,
+                                 progress=progress)
+        finally:
+            if progress is not None:
+                progress.finish()
+        trees = [oid for oid in direct if is_tree_object(staging, oid)]
+        files = {e.oid: e.size for oid in trees for e in read_tree(staging, oid).entries}
+        wanted = local.missing(list(files))
+        if progress is not None:
+            progress.start(label, len(wanted), sum(files[o] for o in wanted))
+        try:
+            received += transfer(wanted, lambda oid: remote.get_object(oid, local), jobs=jobs,
+                                 progress=progress)
+        finally:
+            if progress is not None:
+                progress.finish()
+        tree_set = set(trees)
+        for oid in [o for o in direct if o not in tree_set] + trees:  # trees last
+            local.put_file(staging.path_for(oid), oid)
+        fetched = len(direct) + len(wanted)
+    finally:
+        shutil.rmtree(staging.root, ignore_errors=True)
+    origin = {"remote": remote.name, "url": remote.url, "number": number}
+    imported = import_bundle(store, local, doc, origin=origin)
+    return PullResult(run=imported.run, remote_number=number if isinstance(number, int) else None,
+                      fetched=fetched, bytes_fetched=received, created=imported.created)

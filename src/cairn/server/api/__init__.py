@@ -1,0 +1,1 @@
+"""The REST API, version 1: one router per resource, all mounted under ``/api/v1``."""

@@ -1,0 +1,126 @@
+"""The cairn server: one FastAPI application over one project's store.
+
+``/api/v1`` is the REST API (OpenAPI at ``/api/v1/openapi.json``), the sync protocol is part
+of it, and the web UI (``cairn.server.ui``, when installed) is served at ``/``. Handlers call
+the same store and history functions as the CLI, so both always agree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import import_module
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import Response
+
+from cairn.errors import InvalidInput
+from cairn.project import Project
+from cairn.server.auth import reader
+from cairn.server.errors import install_error_handlers
+from cairn.server.responses import json_reply
+from cairn.server.state import DEFAULT_MAX_UPLOAD, ServerState, project_at
+from cairn.settings import load_settings
+
+API_PREFIX = "/api/v1"
+# Matched in this order: the sync traffic (thousands of small uploads) first.
+_API_MODULES = ("objects", "sync", "runs", "metrics", "artifacts", "logs", "lineage", "projects")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
+          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
+          "tb": 1000**4, "tib": 1024**4}
+
+# What ``cairn server --workers N`` hands to each worker process (see ``app_from_env``).
+ENV_STORE = "CAIRN_SERVER_STORE"
+ENV_NO_AUTH = "CAIRN_SERVER_NO_AUTH"
+ENV_MAX_UPLOAD = "CAIRN_SERVER_MAX_UPLOAD"
+
+
+def parse_size(text: str | int) -> int:
+    """``5GiB``, ``500MB``, ``1048576`` as bytes."""
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(str(text))
+    unit = (match.group(2) or "").lower() if match else ""
+    if not match or unit not in _UNITS:
+        raise InvalidInput(f"{text!r} is not a size (write it like 5GiB, 500MB or 1048576)")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def _max_upload(project: Project, given: int | None) -> int:
+    if given is not None:
+        return given
+    if os.environ.get(ENV_MAX_UPLOAD):
+        return parse_size(os.environ[ENV_MAX_UPLOAD])
+    configured: Any = load_settings(project.store_dir).raw.get("server", {}).get("max_upload")
+    return parse_size(configured) if configured is not None else DEFAULT_MAX_UPLOAD
+
+
+def create_app(
+    project_or_store_dir: Project | str | os.PathLike[str],
+    *,
+    auth: bool = True,
+    max_upload: int | None = None,
+) -> FastAPI:
+    """The application for one project (its root folder, its ``.cairn`` folder, or a Project).
+
+    ``auth=False`` answers every request as the local user with the admin role: only for a
+    server that listens on localhost. ``max_upload`` (bytes per object) defaults to
+    ``[server] max_upload`` in the project's config, else 5 GiB.
+    """
+    project = project_at(project_or_store_dir)
+    state = ServerState(project, auth=auth, max_upload=_max_upload(project, max_upload))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="cairn", summary="Runs, metrics, artifacts and the sync protocol of a cairn store.",
+        version="1", openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None, redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.cairn = state
+    # What the web UI's handlers read (its own contract with the app factory).
+    app.state.store = state.store()
+    app.state.project = project
+    app.state.objects = state.objects
+    install_error_handlers(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for name in _API_MODULES:
+        api.include_router(import_module(f"cairn.server.api.{name}").router)
+    app.include_router(api)
+    from cairn.server.session import router as session_router
+
+    app.include_router(session_router)
+    if not _mount_ui(app):
+        @app.get("/", include_in_schema=False)
+        def index() -> Response:
+            return json_reply({"name": "cairn", "api": API_PREFIX,
+                               "openapi": f"{API_PREFIX}/openapi.json"})
+    return app
+
+
+def _mount_ui(app: FastAPI) -> bool:
+    """Serve the web UI at ``/`` (pages need the reader role); False when it is not installed."""
+    try:
+        ui = import_module("cairn.server.ui.routes")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("cairn.server.ui", "cairn.server.ui.routes"):
+            return False
+        raise
+    app.include_router(ui.router, dependencies=[Depends(reader)])
+    ui.mount_static(app)
+    return True
+
+
+def app_from_env() -> FastAPI:
+    """The application of a worker process started by ``cairn server --workers N``."""
+    store = os.environ.get(ENV_STORE)
+    if not store:
+        raise InvalidInput(f"{ENV_STORE} names no store; start workers with cairn server")
+    return create_app(store, auth=os.environ.get(ENV_NO_AUTH) != "1")

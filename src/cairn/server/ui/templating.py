@@ -1,0 +1,88 @@
+"""The Jinja2 environment of the pages and of ``cairn report``: one set of filters for both.
+
+Autoescaping is always on: every name, param, log line and diff shown comes from a run, and a
+run can hold any text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from cairn._util.timefmt import ago, duration, iso_ms
+from cairn.cli.render import fmt_value
+from cairn.errors import MissingExtra
+
+if TYPE_CHECKING:
+    import jinja2
+
+UI_DIR = Path(__file__).parent
+TEMPLATES_DIR = UI_DIR / "templates"
+STATIC_DIR = UI_DIR / "static"
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def clean_json(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null (a gap in a chart, '-' in a table)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def script_json(value: Any) -> str:
+    """JSON safe to place inside ``<script type="application/json">`` (no ``</script>``)."""
+    text = json.dumps(clean_json(value), separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    return shlex.join(argv) if argv else ""
+
+
+def make_environment(folders: Sequence[Path]) -> jinja2.Environment:
+    """An environment loading templates from ``folders`` (first match wins)."""
+    try:
+        import jinja2
+        import markupsafe
+    except ImportError as exc:
+        raise MissingExtra("jinja2", "server") from exc
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(f) for f in folders]),
+        autoescape=True, trim_blocks=True, lstrip_blocks=True,
+        undefined=jinja2.ChainableUndefined,  # optional record fields read as empty
+    )
+    env.filters.update({
+        "fmt": fmt_value, "ago": ago, "duration": duration, "iso": iso_ms, "size": human_size,
+        "urlpath": lambda s: quote(str(s), safe="/"), "command": _command,
+        "script_json": lambda v: markupsafe.Markup(script_json(v)),
+    })
+    return env
+
+
+@lru_cache(maxsize=1)
+def ui_environment() -> jinja2.Environment:
+    return make_environment([TEMPLATES_DIR])
+
+
+def render(name: str, **context: Any) -> str:
+    return ui_environment().get_template(name).render(**context)
