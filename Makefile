@@ -35,6 +35,7 @@ unit: dev
 test: dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+	scripts/chromium.sh
 	CAIRN_TEST_PG="$$(scripts/postgres.sh start)" $(BIN)/python -m pytest -q
 
 bench: dev
