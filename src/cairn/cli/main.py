@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("cairn.cli.runs_cmds:logs", "Print a run's stdout/stderr."),
     "diff": ("cairn.cli.diff_cmd:diff", "Compare two runs side by side."),
     "fsck": ("cairn.cli.project_cmds:fsck", "Rehash every stored object; name corrupt ones."),
+    "fork": ("cairn.cli.fork_cmd:fork", "Re-run a run with your params and data, linked to it."),
     "report": ("cairn.cli.report_cmd:report", "Write runs to one self-contained HTML report."),
     "server": ("cairn.cli.server_cmds:server", "Serve the API, sync and web UI; users, tokens."),
     "remote": ("cairn.cli.remote_cmds:remote", "Add, list or remove remotes (servers, buckets)."),
