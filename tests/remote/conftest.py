@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,8 @@ from cairn.store import runs as run_store
 from cairn.store.core import open_store
 from cairn.store.metrics import append_series
 from cairn.store.series import Series
-from tests.server.live import LiveServer, S3Server, make_token, server_project
+from tests.server.conftest import live, start_server  # noqa: F401 - shared fixtures
+from tests.server.live import S3Server, make_token, server_project
 
 
 def make_project(folder: Path) -> Project:
@@ -65,25 +65,6 @@ def bob(tmp_path: Path) -> Project:
 @pytest.fixture
 def server_dir(tmp_path: Path) -> Project:
     return server_project(tmp_path / "server")
-
-
-@pytest.fixture
-def start_server(server_dir: Project) -> Iterator[Callable[..., LiveServer]]:
-    started: list[LiveServer] = []
-
-    def start(**kwargs: Any) -> LiveServer:
-        live = LiveServer(server_dir, **kwargs).start()
-        started.append(live)
-        return live
-
-    yield start
-    for live in started:
-        live.stop()
-
-
-@pytest.fixture
-def live(start_server: Callable[..., LiveServer]) -> LiveServer:
-    return start_server()
 
 
 @pytest.fixture

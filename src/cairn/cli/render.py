@@ -8,6 +8,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from cairn._util.jsonsafe import clean
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -70,20 +72,5 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: they become null, or the strings "inf"/"-inf"."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(_clean(data), indent=2, default=_json_default) + "\n")
+    sys.stdout.write(json.dumps(clean(data), indent=2, default=_json_default) + "\n")

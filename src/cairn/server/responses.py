@@ -7,24 +7,13 @@ CLI's ``--json`` output.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from fastapi.responses import Response
 
+from cairn._util.jsonsafe import clean
 
-def clean(value: Any) -> Any:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean(v) for v in value]
-    return value
+__all__ = ["clean", "json_reply"]
 
 
 def json_reply(data: Any, status_code: int = 200,
