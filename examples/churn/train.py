@@ -1,7 +1,8 @@
 """Train a classifier with k-fold cross-validation and save it.
 
-A plain script: settings come from argparse (cairn records them without any code change), and
-three lines of the cairn SDK add per-fold metrics. Run it tracked with:
+A plain script: settings come from argparse (cairn records them without any code change), a
+few lines of the cairn SDK add per-fold metrics and log the model for `cairn serve`, and
+`cairn retrain` hands it labelled production rows in CAIRN_FEEDBACK_DATA. Run it tracked with:
 
     cairn run -i data/ -o model/ -- python train.py --model rf --n-estimators 200
 """
@@ -67,6 +68,7 @@ def main() -> None:
     with open(out / "model.pkl", "wb") as fh:
         pickle.dump(model, fh)
     cairn.log({"cv_acc": float(np.mean(scores))})
+    cairn.log_model(model, "model", example=X.iloc[:5], profile_data=X)
     print(f"cross-validated accuracy {np.mean(scores):.4f} ± {np.std(scores):.4f}")
 
 

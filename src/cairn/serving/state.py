@@ -1,0 +1,174 @@
+"""One served model version and everything a worker keeps about it while it runs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cairn._util.ids import now_ms
+from cairn.errors import InvalidInput, NotFound
+from cairn.serving.batching import MicroBatcher
+from cairn.serving.drift import profile_features
+from cairn.serving.feedback import FeedbackWriter
+from cairn.serving.metrics_text import RequestMetrics
+from cairn.serving.model_io import ModelRunner, dumps
+from cairn.serving.monitor import Deployment, MonitorSettings, monitor_report
+from cairn.serving.predictions import LogRow, PredictionLog, new_prediction_id
+
+if TYPE_CHECKING:
+    from cairn.models.loading import LoadedModel
+    from cairn.project import Project
+    from cairn.store.core import MetaStore
+
+log = logging.getLogger("cairn.serving")
+
+MONITOR_CACHE_S = 1.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    batch_max_size: int | None = None
+    batch_max_latency_ms: float | None = None
+    log_predictions: bool = True
+    max_body_bytes: int = 16 * 1024 * 1024
+    log_queue_size: int = 100_000
+
+
+class ServedModel:
+    """The loaded model, its prediction log and this worker's counters."""
+
+    def __init__(self, project: Project, store: MetaStore, model: LoadedModel,
+                 options: ServeOptions) -> None:
+        self.project = project
+        self.store = store
+        self.model = model
+        self.options = options
+        self.name = str(model.name)
+        self.version = int(model.version or 0)
+        self.runner = ModelRunner(model)
+        self.spec = self.runner.spec
+        self.model_id = model_id(store, self.name)
+        self.requests = RequestMetrics()
+        self.log = PredictionLog(store.db, max_queue=options.log_queue_size,
+                                 spill_dir=project.store_dir / "serving")
+        self.log.enabled = options.log_predictions
+        self.feedback = FeedbackWriter(store.db, self.model_id, flush=self.log.flush)
+        self.batcher: MicroBatcher | None = None
+        if options.batch_max_size and options.batch_max_size > 1:
+            self.batcher = MicroBatcher(self.runner.predict, max_size=options.batch_max_size,
+                                        max_latency_ms=options.batch_max_latency_ms or 2.0)
+        self.deployment = Deployment(
+            name=self.name, model_id=self.model_id, version=self.version, task=model.task,
+            profile=profile_features(model.profile),
+            feature_names=model.signature.feature_names if model.signature else [],
+            classes=_classes(model),
+        )
+        self._monitor_cache: dict[tuple[Any, ...], tuple[float, dict[str, Any], int]] = {}
+        self._monitor_lock = threading.Lock()
+        self.changes = 0  # predictions and labels seen by this worker, to know a cache is stale
+        self.output_datatype = self._warm_up()
+
+    def _warm_up(self) -> str | None:
+        """Score the logged example once: the first real request then pays no lazy setup,
+        and the OIP metadata can name the output's datatype."""
+        from cairn.serving.protocols import oip_output
+
+        try:
+            outputs = self.runner.warm_up(self.model.example)
+        except Exception as exc:  # a model that cannot score its own example still serves
+            log.warning("cairn: the model's logged example does not score: %s", exc)
+            return None
+        return None if outputs is None else str(oip_output("predict", outputs)["datatype"])
+
+    # -- predicting -------------------------------------------------------------------------------
+    async def predict(self, rows: list[list[Any]]) -> tuple[list[Any], list[str]]:
+        """Predictions and their ids; the log rows are queued, never waited for."""
+        started = time.perf_counter()
+        if self.batcher is not None:
+            outputs = await self.batcher.submit(rows)
+        else:
+            outputs = self.runner.predict(rows)
+        latency_ms = (time.perf_counter() - started) * 1000
+        ids = [new_prediction_id() for _ in rows]
+        self.requests.predictions += len(rows)
+        self.changes += 1
+        if self.log.enabled:
+            at = now_ms()
+            runner, model_id, version = self.runner, self.model_id, self.version
+            entries: list[LogRow] = [
+                (pid, model_id, version, at, runner.log_input(row), dumps(out), latency_ms)
+                for pid, row, out in zip(ids, rows, outputs, strict=True)
+            ]
+            self.log.record(entries)
+        return outputs, ids
+
+    def check_name(self, name: str, version: str | None = None) -> None:
+        if name != self.name:
+            raise NotFound(f"this server serves the model {self.name!r}, not {name!r}")
+        if version is not None and version != str(self.version):
+            raise NotFound(f"this server serves {self.name} version {self.version}, "
+                           f"not {version}")
+
+    # -- reading the log back ---------------------------------------------------------------------
+    def monitor(self, settings: MonitorSettings | None = None) -> dict[str, Any]:
+        """The monitor report, including this worker's latest predictions; reused for up to
+        a second while this worker has seen nothing new (scrapers may call it often)."""
+        settings = settings or MonitorSettings()
+        key = (settings.labelled_window, settings.minutes_window, settings.drift_window)
+        with self._monitor_lock:
+            now = time.monotonic()
+            hit = self._monitor_cache.get(key)
+            if hit is not None and now - hit[0] < MONITOR_CACHE_S and hit[2] == self.changes:
+                return hit[1]
+            changes = self.changes
+            self.log.flush(timeout=2.0)
+            report = monitor_report(self.store.db, self.deployment, settings)
+            report["log"] = self.log_stats()
+            self._monitor_cache[key] = (now, report, changes)
+            return report
+
+    def log_stats(self) -> dict[str, int]:
+        return {"written": self.log.written, "dropped": self.log.dropped,
+                "pending": self.log.pending, "spilled": self.log.spilled,
+                "enabled": int(self.log.enabled)}
+
+    def metadata(self) -> dict[str, Any]:
+        return {"model": self.name, "version": self.version, "flavor": self.model.flavor,
+                "task": self.model.task, "run_id": self.model.run_id,
+                "signature": self.runner.signature}
+
+
+def _classes(model: LoadedModel) -> list[Any] | None:
+    try:
+        return list(model.classes_)
+    except AttributeError:
+        return None
+
+
+def model_id(store: MetaStore, name: str) -> str:
+    row = store.db.query_one("SELECT id FROM models WHERE project_id = ? AND name = ?",
+                             (store.project_id, name))
+    if row is None:
+        raise NotFound(f"no registered model is named {name!r}")
+    return str(row[0])
+
+
+def monitor_settings(window: str | None, minutes: str | None,
+                     drift_window: str | None) -> MonitorSettings:
+    """Window sizes from query parameters, checked."""
+    base = MonitorSettings()
+    try:
+        labelled = int(window) if window else base.labelled_window
+        mins = float(minutes) if minutes else base.minutes_window
+        drift = int(drift_window) if drift_window else base.drift_window
+    except ValueError as exc:
+        raise InvalidInput("window and drift_window must be whole numbers and minutes a "
+                           "number") from exc
+    if (labelled < 1 or drift < 1 or not 0 < mins < 1e9 or labelled > 1_000_000
+            or drift > 1_000_000):
+        raise InvalidInput("windows must be positive (at most 1,000,000 rows)")
+    return MonitorSettings(labelled_window=labelled, minutes_window=mins, drift_window=drift,
+                           drift=base.drift)

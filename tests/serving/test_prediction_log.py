@@ -1,0 +1,202 @@
+"""The prediction log writes every row once, never blocks, and counts what it must drop."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cairn._util.ids import now_ms, uuid7_hex
+from cairn.errors import InvalidInput, NotFound
+from cairn.project import Project
+from cairn.serving.feedback import (
+    UnknownPredictions,
+    apply_feedback,
+    parse_feedback,
+    submit_feedback,
+)
+from cairn.serving.predictions import (
+    LogRow,
+    PredictionLog,
+    log_counts,
+    new_prediction_id,
+    prediction_time_ms,
+    recent_predictions,
+)
+from cairn.store.core import MetaStore, open_store
+from cairn.store.db import Database
+
+
+def add_model(store: MetaStore, name: str = "churn") -> str:
+    model_id = uuid7_hex()
+    with store.db.write() as w:
+        w.execute("INSERT INTO models (id, project_id, name, created_at) VALUES (?, ?, ?, ?)",
+                  (model_id, store.project_id, name, now_ms()))
+    return model_id
+
+
+def rows(model_id: str, n: int, version: int = 1) -> list[LogRow]:
+    return [(new_prediction_id(), model_id, version, now_ms(), json.dumps([i, i * 2]),
+             json.dumps(i % 2), 0.1) for i in range(n)]
+
+
+@pytest.fixture
+def store(project: Project) -> MetaStore:
+    return open_store(project)
+
+
+def test_every_row_is_written_once(store: MetaStore) -> None:
+    model_id = add_model(store)
+    log = PredictionLog(store.db, batch_size=100, interval_s=0.05)
+    log.start()
+    written = rows(model_id, 1234)
+    for start in range(0, len(written), 7):
+        log.record(written[start:start + 7])
+    assert log.flush()
+    log.close()
+    assert log_counts(store.db, model_id).predictions == 1234
+    assert log.written == 1234 and log.dropped == 0
+    newest = recent_predictions(store.db, model_id, limit=1)[0]
+    assert newest.inputs == [1233, 2466] and newest.output == 1
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking(store: MetaStore) -> None:
+    model_id = add_model(store)
+    log = PredictionLog(store.db, max_queue=50)  # no writer thread: nothing drains the queue
+    log.record(rows(model_id, 40))
+    log.record(rows(model_id, 30))
+    assert log.pending == 50 and log.dropped == 20
+    log.close()
+    assert log_counts(store.db, model_id).predictions == 50
+
+
+def test_rows_the_store_refuses_at_shutdown_are_kept_in_a_file(project: Project,
+                                                                tmp_path: Path) -> None:
+    store = open_store(project)
+    model_id = add_model(store)
+    broken = Database(f"sqlite:///{tmp_path / 'missing' / 'cairn.db'}")
+    log = PredictionLog(broken, spill_dir=project.store_dir / "serving")
+    log.record(rows(model_id, 5))
+    log.close()
+    spilled = list((project.store_dir / "serving").glob("unwritten-predictions-*.jsonl"))
+    assert len(spilled) == 1
+    kept = [json.loads(line) for line in spilled[0].read_text().splitlines()]
+    assert [k["model_id"] for k in kept] == [model_id] * 5
+    assert log.spilled == 5
+
+
+def test_prediction_ids_carry_their_time() -> None:
+    pid = new_prediction_id()
+    assert pid.startswith("p_") and len(pid) == 34
+    assert abs((prediction_time_ms(pid) or 0) - now_ms()) < 5_000
+    assert prediction_time_ms("p_nothex") is None
+
+
+def test_feedback_labels_counts_duplicates_and_refuses_unknown_ids(store: MetaStore) -> None:
+    model_id = add_model(store)
+    log = PredictionLog(store.db)
+    made = rows(model_id, 4)
+    log.record(made)
+    log.flush()
+    ids = [r[0] for r in made]
+    result = apply_feedback(store.db, model_id, parse_feedback(
+        [{"prediction_id": ids[0], "label": 1}, {"prediction_id": ids[1], "label": 0}]))
+    assert result.to_json() == {"accepted": 2, "duplicates": 0}
+    again = apply_feedback(store.db, model_id, parse_feedback({"prediction_id": ids[0],
+                                                               "label": 0}))
+    assert again.duplicates == 1
+    with pytest.raises(UnknownPredictions) as err:
+        apply_feedback(store.db, model_id, parse_feedback(
+            [{"prediction_id": ids[2], "label": 1}, {"prediction_id": "p_" + "0" * 32,
+                                                      "label": 1}]))
+    assert err.value.ids == ["p_" + "0" * 32] and isinstance(err.value, NotFound)
+    labelled = {p.id: p.label for p in recent_predictions(store.db, model_id, labelled=True)}
+    assert labelled == {ids[0]: 0, ids[1]: 0}  # the refused batch recorded nothing
+    counts = log_counts(store.db, model_id)
+    assert (counts.labelled, counts.feedback) == (2, 3)
+
+
+def test_feedback_for_another_model_is_unknown(store: MetaStore) -> None:
+    churn, other = add_model(store, "churn"), add_model(store, "other")
+    log = PredictionLog(store.db)
+    made = rows(other, 1)
+    log.record(made)
+    log.flush()
+    with pytest.raises(UnknownPredictions):
+        apply_feedback(store.db, churn, [(made[0][0], "1")])
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ([], "empty"),
+    ({"label": 1}, "prediction_id"),
+    ({"prediction_id": "p_1"}, "label is missing"),
+    ([{"prediction_id": "p_1", "label": 1}, 5], "item 1"),
+    ({"prediction_id": 7, "label": 1}, "prediction_id"),
+])
+def test_malformed_feedback_is_refused(body: object, message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        parse_feedback(body)
+
+
+def test_feedback_waits_for_a_prediction_still_on_its_way(store: MetaStore) -> None:
+    model_id = add_model(store)
+    late = rows(model_id, 1)
+    writer = PredictionLog(store.db)
+
+    def arrive_later() -> None:
+        time.sleep(0.3)
+        writer.record(late)
+        writer.flush()
+
+    thread = threading.Thread(target=arrive_later)
+    thread.start()
+    result = submit_feedback(store.db, model_id, [(late[0][0], "1")])
+    thread.join()
+    assert result.accepted == 1
+
+
+def test_the_log_works_on_postgresql(pg_url: str, project: Project,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAIRN_DB", pg_url)
+    store = open_store(project)
+    model_id = add_model(store)
+    log = PredictionLog(store.db, batch_size=64, interval_s=0.05)
+    log.start()
+    made = rows(model_id, 300)
+    log.record(made)
+    log.flush()
+    log.close()
+    assert log_counts(store.db, model_id).predictions == 300
+    result = apply_feedback(store.db, model_id, [(r[0], "1") for r in made[:100]])
+    assert result.accepted == 100
+    assert len(recent_predictions(store.db, model_id, labelled=True, limit=500)) == 100
+    store.close()
+
+
+def test_concurrent_feedback_requests_share_commits(store: MetaStore) -> None:
+    import asyncio
+
+    from cairn.serving.feedback import FeedbackWriter
+
+    model_id = add_model(store)
+    log = PredictionLog(store.db)
+    made = rows(model_id, 200)
+    log.record(made)
+    log.flush()
+    writer = FeedbackWriter(store.db, model_id)
+    stranger = "p_" + "0" * 32
+
+    async def main() -> list[object]:
+        singles = [writer.submit([(r[0], "1")]) for r in made]
+        bad = writer.submit([(made[0][0], "0"), (stranger, "1")])
+        return await asyncio.gather(*singles, bad, return_exceptions=True)
+
+    *results, refused = asyncio.run(main())
+    assert all(getattr(r, "accepted", None) == 1 for r in results)
+    assert isinstance(refused, UnknownPredictions) and refused.ids == [stranger]
+    assert writer.commits < 200  # requests that arrived together were written together
+    counts = log_counts(store.db, model_id)
+    assert (counts.labelled, counts.feedback) == (200, 200)  # the refused request wrote nothing
