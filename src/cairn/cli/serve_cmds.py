@@ -107,11 +107,10 @@ def monitor(ref: str, as_json: bool, window: int, minutes: float, drift_window: 
 def deployment(project: Project, store: MetaStore, ref: str) -> tuple[Deployment, str]:
     """The version to watch and what the report needs about it, without loading the model."""
     from cairn.models.loading import materialize
-    from cairn.models.packaging import read_meta, read_profile, read_signature
+    from cairn.models.packaging import read_meta, read_profile
     from cairn.models.registry import get_version, parse_ref
-    from cairn.serving.drift import profile_features
-    from cairn.serving.monitor import Deployment
-    from cairn.serving.predictions import latest_version, seen_classes
+    from cairn.serving.monitor import deployment_for
+    from cairn.serving.predictions import latest_version
     from cairn.serving.state import model_id as find_model_id
 
     name, selector = parse_ref(ref)
@@ -122,17 +121,8 @@ def deployment(project: Project, store: MetaStore, ref: str) -> tuple[Deployment
     mv = get_version(store, name, selector)
     folder = materialize(project, mv.oid)
     meta = read_meta(folder)
-    signature = read_signature(meta)
     aliases = f" ({', '.join(mv.aliases)})" if mv.aliases else ""
-    model_id = find_model_id(store, mv.name)
-    task = meta.get("task") or mv.record.get("task")
-    dep = Deployment(
-        name=mv.name, model_id=model_id, version=mv.version, task=task,
-        profile=profile_features(read_profile(folder, meta)),
-        feature_names=signature.feature_names if signature else [],
-        classes=seen_classes(store.db, model_id, mv.version) if task == "classification"
-        else None,
-    )
+    dep = deployment_for(store, mv, meta, read_profile(folder, meta))
     return dep, f"{mv.ref}{aliases}"
 
 

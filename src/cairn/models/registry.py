@@ -332,6 +332,11 @@ def check_alias(alias: str) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def model_id(store: MetaStore, name: str) -> str:
+    """The row id of a registered model; NotFound naming the registered ones otherwise."""
+    return _model_id(store, name)
+
+
 def _model_id(store: MetaStore, name: str, *, create: bool = False) -> str:
     row = store.db.query_one("SELECT id FROM models WHERE project_id = ? AND name = ?",
                              (store.project_id, name))

@@ -114,6 +114,8 @@ def _mount_ui(app: FastAPI) -> bool:
             return False
         raise
     app.include_router(ui.router, dependencies=[Depends(reader)])
+    app.include_router(import_module("cairn.server.ui.models_routes").router,
+                       dependencies=[Depends(reader)])
     ui.mount_static(app)
     return True
 

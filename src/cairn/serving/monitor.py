@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn._util.ids import now_ms
 from cairn.serving.drift import DriftSettings, drift_report
 from cairn.serving.live import live_metrics
 from cairn.serving.predictions import LoggedPrediction, log_counts, recent_predictions
 from cairn.store.db import Database
+
+if TYPE_CHECKING:
+    from cairn.models.registry import ModelVersion
+    from cairn.store.core import MetaStore
 
 HISTORY_POINTS = 20
 TIME_WINDOW_MAX = 100_000  # the newest labelled predictions a time window reads at most
@@ -41,6 +45,27 @@ class Deployment:
     profile: Mapping[str, Mapping[str, Any]]
     feature_names: Sequence[str]
     classes: Sequence[Any] | None = None  # a classifier's classes, when the model is loaded
+
+
+def deployment_for(store: MetaStore, version: ModelVersion, meta: Mapping[str, Any],
+                   profile: Mapping[str, Any] | None) -> Deployment:
+    """What ``monitor_report`` needs about a model version, from its ``cairn-model.json``
+    (``meta``) and training profile; the model itself is never loaded."""
+    from cairn.models.packaging import read_signature
+    from cairn.models.registry import model_id
+    from cairn.serving.drift import profile_features
+    from cairn.serving.predictions import seen_classes
+
+    signature = read_signature(meta) or read_signature(version.record)
+    mid = model_id(store, version.name)
+    task = meta.get("task") or version.record.get("task")
+    return Deployment(
+        name=version.name, model_id=mid, version=version.version, task=task,
+        profile=profile_features(profile),
+        feature_names=signature.feature_names if signature else [],
+        classes=seen_classes(store.db, mid, version.version)
+        if task == "classification" else None,
+    )
 
 
 def monitor_report(db: Database, dep: Deployment,

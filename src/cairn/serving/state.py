@@ -149,11 +149,9 @@ def _classes(model: LoadedModel) -> list[Any] | None:
 
 
 def model_id(store: MetaStore, name: str) -> str:
-    row = store.db.query_one("SELECT id FROM models WHERE project_id = ? AND name = ?",
-                             (store.project_id, name))
-    if row is None:
-        raise NotFound(f"no registered model is named {name!r}")
-    return str(row[0])
+    from cairn.models.registry import model_id as registered_id
+
+    return registered_id(store, name)
 
 
 def monitor_settings(window: str | None, minutes: str | None,
