@@ -262,3 +262,27 @@ def test_logs_follow_streams_a_live_run_until_it_ends(repo: Path) -> None:
     assert [f"line {i}" for i in range(6)] == [
         line for line in follow.stdout.splitlines() if line.startswith("line")
     ]
+
+
+def test_declared_data_is_not_stored_again_as_code(workdir: Path) -> None:
+    """Outside git the sources are snapshotted; `-i`/`-o` folders are data, not code."""
+    (workdir / "train.py").write_text("print('hi')\n")
+    (workdir / "data").mkdir()
+    for i in range(20):
+        (workdir / "data" / f"part{i}.csv").write_text(f"{i}\n")
+    done = cairn_cli("snapshot", "-i", "data", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    info = show(workdir)
+    assert info["code"]["kind"] == "snapshot"
+    assert info["code"]["snapshot"]["count"] == 1  # train.py only
+    assert info["inputs"][0]["path"] == "data"
+
+
+def test_untracked_declared_outputs_are_not_code(repo: Path) -> None:
+    (repo / ".gitignore").write_text("")  # model/ and data/ now show as untracked
+    git(repo, "commit", "-qam", "track everything")
+    done = cairn_cli("run", "-i", "data", "-o", "model", "--", sys.executable, "train.py",
+                     cwd=repo)
+    assert done.returncode == 0, done.stderr
+    code = show(repo)["code"]
+    assert code["untracked"] is None or code["untracked"]["count"] == 0

@@ -14,7 +14,7 @@ import re
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,12 +49,14 @@ def capture_code(
     *,
     size_limit: int = DEFAULT_SIZE_LIMIT,
     stat_cache: StatCache | None = None,
+    exclude: Iterable[Path] = (),
 ) -> CodeState:
     """Record the code under ``root``: git state inside a repository, else a source snapshot.
 
     Files larger than ``size_limit`` (untracked files in git, any file outside it) are
-    listed in ``skipped`` but not stored. Never raises for a missing or broken git: the
-    snapshot is taken instead, with a warning.
+    listed in ``skipped`` but not stored. ``exclude`` names files or folders that are not code
+    (a run's declared inputs and outputs, stored as data on their own). Never raises for a
+    missing or broken git: the snapshot is taken instead, with a warning.
     """
     root = Path(root).absolute()
     warnings: list[str] = []
@@ -64,10 +66,25 @@ def capture_code(
         if git is None:
             warnings.append("git is not installed; recording a snapshot of the files instead")
         else:
-            state = _capture_git(git, top, store, size_limit, stat_cache, warnings)
+            state = _capture_git(git, top, store, size_limit, stat_cache, warnings,
+                                 _excluder(top, exclude))
             if state is not None:
                 return state
-    return _capture_snapshot(root, store, size_limit, stat_cache, warnings)
+    return _capture_snapshot(root, store, size_limit, stat_cache, warnings,
+                             _excluder(root, exclude))
+
+
+def _excluder(top: Path, paths: Iterable[Path]) -> Callable[[str], bool]:
+    """A test for paths relative to ``top`` that lie at or under one of ``paths``."""
+    prefixes: list[str] = []
+    for path in paths:
+        try:
+            prefixes.append(Path(path).absolute().relative_to(top).as_posix())
+        except ValueError:
+            continue  # outside the project: never part of the code anyway
+    if not prefixes:
+        return lambda rel: False
+    return lambda rel: any(rel == p or rel.startswith(p + "/") for p in prefixes)
 
 
 def find_git_root(start: Path) -> Path | None:
@@ -147,6 +164,7 @@ def _capture_git(
     size_limit: int,
     stat_cache: StatCache | None,
     warnings: list[str],
+    excluded: Callable[[str], bool],
 ) -> CodeState | None:
     try:
         remotes = subprocess.Popen(
@@ -194,6 +212,7 @@ def _capture_git(
         p
         for p in parsed.untracked
         if not p.endswith("/") and not ALWAYS_SKIP.intersection(p.split("/"))
+        and not excluded(p)
     ]
     keep, skipped = _split_by_size(top, untracked_files, size_limit, warnings)
     untracked = _snapshot(store, top, keep, stat_cache, warnings) if keep else None
@@ -342,10 +361,13 @@ def _capture_snapshot(
     size_limit: int,
     stat_cache: StatCache | None,
     warnings: list[str],
+    excluded: Callable[[str], bool],
 ) -> CodeState:
     keep: list[str] = []
     skipped: list[SkippedFile] = []
     for rel, size in iter_source_files(root):
+        if excluded(rel):
+            continue
         if size > size_limit:
             skipped.append(SkippedFile(rel, size))
         else:

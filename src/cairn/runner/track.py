@@ -83,6 +83,12 @@ def _rel(project: Project, path: Path) -> str:
         return str(absolute)
 
 
+def _stat_cache(store: MetaStore) -> Any:
+    from cairn.objects.statcache import StatCache
+
+    return StatCache(store.db)
+
+
 def store_paths(
     project: Project,
     store: MetaStore,
@@ -117,8 +123,13 @@ def _capture_record(
     size_limit: int,
     environ: Mapping[str, str] = os.environ,
     known_code: Mapping[str, Any] | None = None,
+    data_paths: Sequence[Path] = (),
+    stat_cache: Any = None,
 ) -> tuple[dict[str, Any], str]:
-    """Code, host and environment variables; returns the record and PYTHONHASHSEED used."""
+    """Code, host and environment variables; returns the record and PYTHONHASHSEED used.
+
+    ``data_paths`` (the declared inputs and outputs) are stored as data, not again as code.
+    """
     from cairn.capture.code import capture_code
     from cairn.capture.envvars import capture_env_vars
     from cairn.capture.host import capture_host
@@ -128,7 +139,8 @@ def _capture_record(
         record["code"] = dict(known_code)
         record["warnings"] = []
     else:
-        code = capture_code(project.root, objects, size_limit=size_limit)
+        code = capture_code(project.root, objects, size_limit=size_limit,
+                            stat_cache=stat_cache, exclude=data_paths)
         record["code"] = code.to_json()
         record["warnings"] = list(code.warnings)
     record["host"] = capture_host().to_json()
@@ -263,7 +275,8 @@ def run_tracked(
 
     objects = LocalObjectStore(project.objects_dir)
     record, seed = _capture_record(
-        project, objects, argv, settings.capture_env, settings.source_size_limit, env, opts.code
+        project, objects, argv, settings.capture_env, settings.source_size_limit, env, opts.code,
+        [*opts.inputs, *opts.outputs], _stat_cache(store),
     )
     record["argv"] = list(argv)
     for key, path in (("params_file", opts.params_file), ("metrics_file", opts.metrics_file)):
@@ -364,7 +377,8 @@ def snapshot(
     settings = load_settings(project.store_dir)
     objects = LocalObjectStore(project.objects_dir)
     record, _seed = _capture_record(
-        project, objects, None, settings.capture_env, settings.source_size_limit
+        project, objects, None, settings.capture_env, settings.source_size_limit,
+        data_paths=[*opts.inputs, *opts.outputs], stat_cache=_stat_cache(store),
     )
     record["env"] = _store_environment(objects, project, None, sys.executable)
     run = run_store.create_run(
