@@ -210,16 +210,25 @@ def test_snapshot_respects_ignore_files(tmp_path: Path, store: LocalObjectStore)
 
 def test_snapshot_size_limit_warns(tmp_path: Path, store: LocalObjectStore) -> None:
     root = tmp_path / "proj"
-    write_files(root, {"train.py": "t\n", "weights.bin": b"\0" * 4096})
+    write_files(root, {"train.py": "t\n", "vocab.txt": b"w\n" * 2048})
 
     state = capture_code(root, store, size_limit=1024)
 
-    assert [(s.path, s.size) for s in state.skipped] == [("weights.bin", 4096)]
+    assert [(s.path, s.size) for s in state.skipped] == [("vocab.txt", 4096)]
     assert state.snapshot is not None and state.snapshot.count == 1
-    assert len(state.warnings) == 1 and "weights.bin" in state.warnings[0]
+    assert len(state.warnings) == 1 and "vocab.txt" in state.warnings[0]
     before = count_objects(store)
     assert capture_code(root, store, size_limit=1024) == state
     assert count_objects(store) == before
+
+
+def test_snapshot_leaves_data_files_out(tmp_path: Path, store: LocalObjectStore) -> None:
+    root = tmp_path / "proj"
+    write_files(root, {"train.py": "t\n", "weights.pt": b"\0" * 64, "emb/x.npy": b"\1" * 64,
+                       "config.yaml": "lr: 1\n"})
+    state = capture_code(root, store)
+    assert state.snapshot is not None and state.snapshot.count == 2  # train.py, config.yaml
+    assert any("2 data files" in w for w in state.warnings)
 
 
 def test_snapshot_records_links_without_following(tmp_path: Path) -> None:

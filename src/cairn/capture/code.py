@@ -33,6 +33,17 @@ DEFAULT_SIZE_LIMIT = 10 * MiB
 ALWAYS_SKIP = frozenset({".cairn", ".git", ".venv", "__pycache__", "node_modules"})
 IGNORE_FILES = (".gitignore", ".cairnignore")
 
+#: Outside git, files in these formats are data, not source: a snapshot of "the code" of a
+#: folder full of arrays, checkpoints or images would otherwise copy all of them into the store.
+#: Declare them with ``-i``/``-o`` to record them as data.
+DATA_SUFFIXES = frozenset({
+    ".bin", ".npy", ".npz", ".pt", ".pth", ".ckpt", ".safetensors", ".h5", ".hdf5", ".pkl",
+    ".pickle", ".joblib", ".parquet", ".feather", ".arrow", ".tfrecord", ".onnx", ".pb",
+    ".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".png", ".jpg", ".jpeg", ".gif",
+    ".bmp", ".tif", ".tiff", ".webp", ".mp3", ".mp4", ".wav", ".flac", ".avi", ".mov",
+    ".db", ".sqlite", ".sqlite3",
+})
+
 _GIT_TIMEOUT_S = 60.0
 # git never even walks these (a .cairn/ or .venv/ missing from .gitignore would otherwise
 # cost a listing of thousands of files); tracked files inside them are not checked either.
@@ -365,14 +376,23 @@ def _capture_snapshot(
 ) -> CodeState:
     keep: list[str] = []
     skipped: list[SkippedFile] = []
+    data_files = 0
     for rel, size in iter_source_files(root):
         if excluded(rel):
+            continue
+        if os.path.splitext(rel)[1].lower() in DATA_SUFFIXES:
+            data_files += 1
             continue
         if size > size_limit:
             skipped.append(SkippedFile(rel, size))
         else:
             keep.append(rel)
     _warn_skipped(skipped, size_limit, warnings)
+    if data_files:
+        warnings.append(
+            f"{data_files} data files (arrays, checkpoints, images, archives) were left out of "
+            "the source snapshot; declare them with -i or -o to record them"
+        )
     return CodeState(
         kind="snapshot",
         root=str(root),
