@@ -193,9 +193,88 @@ def mode_concurrency(args: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def mode_bulk_runs(args: dict[str, Any]) -> dict[str, float]:
+    """Add ``runs`` finished runs (5 params, 3 metrics each) with SQL in one transaction.
+
+    The store is made first through the SDK (``_prepare``), so its schema and project are
+    cairn's own; the rows follow ``benchmarks/filter_probe.py``.
+    """
+    n, rng = int(args["runs"]), random.Random(int(args.get("seed", 7)))
+    before = _prepare()
+    db = Path(os.environ["CAIRN_DIR"]) / "cairn.db"
+    start = time.perf_counter()
+    con = sqlite3.connect(db)
+    try:
+        project, first = con.execute("SELECT project_id, max(number) FROM runs").fetchone()
+        now = int(time.time() * 1000)
+        runs, params, metrics = [], [], []
+        for i in range(1, n + 1):
+            run_id, started = os.urandom(16).hex(), now - (n - i) * 1000
+            runs.append((run_id, project, first + i, f"bulk-{i}", "finished", started,
+                         started + 5000))
+            for key, value in (("lr", 10 ** rng.uniform(-5, -1)), ("depth", rng.randint(1, 12)),
+                               ("seed", i), ("batch", 32), ("epochs", 10)):
+                params.append((run_id, key, repr(value), float(value)))
+            for key, value in (("acc", rng.random()), ("loss", rng.uniform(0, 3)),
+                               ("f1", rng.random())):
+                metrics.append((run_id, key, 100, value, started, 100))
+        with con:
+            con.executemany("INSERT INTO runs (id, project_id, number, name, status, "
+                            "started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?)", runs)
+            con.executemany("INSERT INTO params (run_id, key, value, num) VALUES (?, ?, ?, ?)",
+                            params)
+            con.executemany("INSERT INTO latest_metrics (run_id, key, step, value, time, "
+                            "count) VALUES (?, ?, ?, ?, ?, ?)", metrics)
+        con.execute("ANALYZE")
+    finally:
+        con.close()
+    elapsed = time.perf_counter() - start
+    _expect("runs", _query("SELECT count(*) FROM runs"), before + n)
+    return {"populate_s": elapsed}
+
+
+def mode_verdict(args: dict[str, Any]) -> dict[str, float]:
+    """The verdict computation of ``cairn repro`` (``compare_runs``) for two stored runs."""
+    from cairn.objects.local import LocalObjectStore
+    from cairn.project import require_project
+    from cairn.reproduce.report import compare_runs
+    from cairn.reproduce.verify import Tolerance
+    from cairn.store.core import open_store
+    from cairn.store.resolve import resolve_run
+
+    project = require_project()
+    store = open_store(project)
+    objects = LocalObjectStore(project.objects_dir)
+    a, b = resolve_run(store, str(args["original"])), resolve_run(store, str(args["other"]))
+    start = time.perf_counter()
+    comparison = compare_runs(project, store, objects, a, b, Tolerance())
+    elapsed = time.perf_counter() - start
+    if len(comparison.metrics) < int(args["metrics"]):
+        raise RuntimeError(f"compared {len(comparison.metrics)} metrics, "
+                           f"{args['metrics']} were logged")
+    return {"verdict_s": elapsed, "metrics": float(len(comparison.metrics)),
+            "outputs": float(len(comparison.outputs)), "differs": float(comparison.differs)}
+
+
+def mode_log_iris(args: dict[str, Any]) -> dict[str, float]:
+    """Train LogisticRegression on iris and store it with ``cairn.log_model``."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    cairn = _import()
+    x, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500, random_state=0).fit(x, y)
+    cairn.init(name="iris")
+    cairn.log_model(model, "model", example=x[:5])
+    cairn.finish()
+    _check_warnings()
+    return {"run": float(_query("SELECT max(number) FROM runs") or 0)}
+
+
 if __name__ == "__main__":
     main(
         {"prepare": mode_prepare, "log": mode_log, "runs": mode_runs,
-         "concurrency": mode_concurrency},
+         "concurrency": mode_concurrency,
+         "bulk_runs": mode_bulk_runs, "verdict": mode_verdict, "log_iris": mode_log_iris},
         "cairn",
     )

@@ -229,10 +229,23 @@ def mode_concurrency(args: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def mode_save_iris(args: dict[str, Any]) -> dict[str, float]:
+    """The same LogisticRegression on iris as cairn's side, saved as an MLflow sklearn model."""
+    import mlflow.sklearn
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=500, random_state=0).fit(x, y)
+    mlflow.sklearn.save_model(model, str(args["path"]), input_example=x[:5])
+    return {"saved": 1.0}
+
+
 if __name__ == "__main__":
     main(
         {"template": mode_template, "log": mode_log, "runs": mode_runs,
-         "populate": mode_populate, "search": mode_search, "concurrency": mode_concurrency},
+         "populate": mode_populate, "search": mode_search, "concurrency": mode_concurrency,
+         "save_iris": mode_save_iris},
         "mlflow",
         ("mlflow", "mlflow.entities", "mlflow.store.tracking.sqlalchemy_store"),
     )

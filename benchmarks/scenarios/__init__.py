@@ -1,6 +1,6 @@
 """The scenario registry: every scenario the harness can run, in the order it runs them.
 
-To add one (checkout and repro, server API and push/pull, model serving are next): write
+To add one: write
 ``scenarios/NAME.py`` with ``cases(ctx) -> Iterator[Case]``, register it in ``SCENARIOS``
 with the anchors it needs, and take it out of ``PLANNED``.
 """
@@ -11,7 +11,17 @@ from dataclasses import dataclass
 
 from benchmarks import limits
 from benchmarks.harness import Scenario
-from benchmarks.scenarios import concurrency, data, ingest, runs, search, startup
+from benchmarks.scenarios import (
+    concurrency,
+    data,
+    ingest,
+    repro,
+    runs,
+    search,
+    server,
+    serving,
+    startup,
+)
 
 
 @dataclass(frozen=True)
@@ -30,12 +40,15 @@ SCENARIOS: dict[str, Entry] = {
     "concurrency": Entry(concurrency.cases, "4 and 8 processes logging into one store",
                          ("mlflow",)),
     "data": Entry(data.cases, "cairn snapshot -i vs dvc add: big file, many files", ("dvc",)),
+    "repro": Entry(repro.cases, "cairn checkout vs cp -r; the repro verdict; warm repro --env venv",
+                   ()),
+    "server": Entry(server.cases, "cairn server vs mlflow server: search, push, concurrent logging",
+                    ("mlflow",)),
+    "serving": Entry(serving.cases, "cairn serve vs mlflow models serve; prediction log; feedback",
+                     ("mlflow",)),
     "limits": Entry(limits.cases, "BLAKE3, page-cache read, SQLite executemany", ()),
 }
 
 PLANNED: dict[str, str] = {
-    "checkout": "cairn checkout vs dvc checkout",
-    "repro": "cairn repro vs dvc repro",
-    "server": "server API and push/pull vs the MLflow tracking server and dvc push/pull",
-    "serve": "cairn serve vs mlflow models serve, with logging on",
+    "pull": "cairn pull vs dvc pull from a remote",
 }
