@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +76,26 @@ def git(cwd: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           check=True)
     return done.stdout
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    """Write a dedented text file under ``root``, making its folders."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def commit_all(root: Path, message: str = "work") -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", message)
+
+
+def cairn_ok(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``cairn`` and insist that it succeeded."""
+    done = cairn_cli(*args, cwd=cwd)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
 
 
 @pytest.fixture(scope="session")

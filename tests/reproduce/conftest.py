@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import cairn_cli, git
+from tests.conftest import cairn_cli, cairn_ok, commit_all, git, write  # noqa: F401
 
 PYTHON = sys.executable
 
@@ -36,22 +34,10 @@ def repo(workdir: Path) -> Path:
     return workdir
 
 
-def write(root: Path, rel: str, text: str) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip())
-    return path
 
 
-def commit_all(root: Path, message: str = "work") -> None:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", message)
 
 
-def cairn_ok(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    done = cairn_cli(*args, cwd=cwd)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done
 
 
 def record_run(root: Path, *args: str) -> None:

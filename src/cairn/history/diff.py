@@ -50,7 +50,8 @@ def package_changes(a: Mapping[str, str], b: Mapping[str, str]) -> dict[str, Any
     }
 
 
-def _tree_files(objects: ObjectStore | None, art: ArtifactRow) -> dict[str, str]:
+def artifact_files(objects: ObjectStore | None, art: ArtifactRow) -> dict[str, str]:
+    """Path → oid of each file a declared artifact holds (``""`` for a single file)."""
     if not art.is_tree:
         return {"": art.oid}
     if objects is None:
@@ -78,7 +79,7 @@ def file_changes(objects: ObjectStore | None, a: list[ArtifactRow],
         if xa.oid == xb.oid:
             out.append({"path": path, "status": "same", "a_oid": xa.oid, "b_oid": xb.oid})
             continue
-        fa, fb = _tree_files(objects, xa), _tree_files(objects, xb)
+        fa, fb = artifact_files(objects, xa), artifact_files(objects, xb)
         inner = [
             {"path": "/".join(p for p in (path, sub) if p),
              "status": "added" if sub not in fa else "removed" if sub not in fb else "changed",

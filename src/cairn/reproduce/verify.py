@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cairn.history.diff import artifact_files
 from cairn.objects.base import ObjectStore
 from cairn.reproduce.textdiff import OutputComparison
 from cairn.store import runs as run_store
@@ -221,19 +222,6 @@ def load_series_pairs(store: Any, original_id: str, reproduced_id: str,
 
 
 # -- outputs ----------------------------------------------------------------------------------
-def _files(objects: ObjectStore | None, art: ArtifactRow) -> dict[str, str]:
-    if not art.is_tree:
-        return {"": art.oid}
-    if objects is None:
-        return {}
-    from cairn.objects.tree import read_tree
-
-    try:
-        return {e.path: e.oid for e in read_tree(objects, art.oid).entries}
-    except Exception:
-        return {}
-
-
 def compare_outputs(objects: ObjectStore | None, original: Sequence[ArtifactRow],
                     reproduced: Sequence[ArtifactRow]) -> list[OutputCheck]:
     """One row per declared output; a folder that differs is broken down to its files."""
@@ -247,7 +235,7 @@ def compare_outputs(objects: ObjectStore | None, original: Sequence[ArtifactRow]
         if other.oid == art.oid:
             out.append(OutputCheck(art.path, art.oid, other.oid))
             continue
-        fa, fb = _files(objects, art), _files(objects, other)
+        fa, fb = artifact_files(objects, art), artifact_files(objects, other)
         inner = [
             OutputCheck("/".join(p for p in (art.path, sub) if p), fa.get(sub), fb.get(sub))
             for sub in sorted(set(fa) | set(fb)) if fa.get(sub) != fb.get(sub)
