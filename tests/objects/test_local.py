@@ -116,3 +116,28 @@ def test_clone_or_copy_copies_every_byte(tmp_path: Path, clone: bool) -> None:
         os.close(src)
         os.close(dst)
     assert (tmp_path / "dst").read_bytes() == data
+
+
+def test_a_batch_shows_objects_only_once_committed(tmp_path: Path) -> None:
+    from cairn.objects.hashing import hash_bytes
+    from cairn.objects.local import LocalObjectStore
+
+    store = LocalObjectStore(tmp_path / "objects")
+    oid = hash_bytes(b"batched bytes")
+    with store.batch():
+        assert store.put_bytes(b"batched bytes") == oid
+        assert store.has(oid) and store.get_bytes(oid) == b"batched bytes"
+        assert not store.path_for(oid).exists()  # not in place before the sync
+    assert store.path_for(oid).exists() and store.verify(oid)
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []
+
+
+def test_a_failed_batch_leaves_nothing(tmp_path: Path) -> None:
+    from cairn.objects.local import LocalObjectStore
+
+    store = LocalObjectStore(tmp_path / "objects")
+    with pytest.raises(RuntimeError), store.batch():
+        oid = store.put_bytes(b"never committed")
+        raise RuntimeError("interrupted")
+    assert not store.has(oid)
+    assert list((tmp_path / "objects" / "tmp").iterdir()) == []

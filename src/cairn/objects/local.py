@@ -29,6 +29,21 @@ TMP_DIR = "tmp"
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
+def _sync_filesystem(folder: Path) -> None:
+    """Make everything written to ``folder``'s file system durable: Linux ``syncfs``, else a
+    global ``sync``."""
+    import ctypes
+
+    fd = os.open(folder, os.O_RDONLY | _O_CLOEXEC)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = getattr(libc, "syncfs", None)
+        if syncfs is None or syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
 def clone_or_copy(src_fd: int, dst_fd: int, *, clone: bool = True) -> int:
     """Copy all of ``src_fd`` into the empty ``dst_fd``; return the bytes copied.
 
@@ -94,6 +109,47 @@ class LocalObjectStore:
         self.root = Path(root)
         self.fsync = fsync
         self._prefix = os.fspath(self.root) + os.sep
+        self._pending: dict[str, str] | None = None  # final path -> sealed temporary file
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Store many objects with two file-system syncs instead of one fsync each.
+
+        Inside a batch, objects are written to sealed temporary files; at the end the whole
+        file system is synced once, then every object is renamed into place and the renames
+        are synced. An object therefore never becomes visible before its bytes are durable,
+        and 20,000 small files cost two syncs, not 20,000. A failed batch leaves nothing.
+        """
+        if self._pending is not None:  # nested: the outer batch commits
+            yield
+            return
+        self._pending = {}
+        try:
+            yield
+            self._commit()
+        except BaseException:
+            for tmp in self._pending.values():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            raise
+        finally:
+            self._pending = None
+
+    def _commit(self) -> None:
+        pending = self._pending or {}
+        if not pending:
+            return
+        if self.fsync:
+            _sync_filesystem(self.root)
+        for final, tmp in pending.items():
+            try:
+                os.replace(tmp, final)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(tmp, final)
+        if self.fsync:
+            _sync_filesystem(self.root)
+        pending.clear()
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
@@ -125,11 +181,14 @@ class LocalObjectStore:
             try:
                 write(fd)
                 os.fchmod(fd, READ_ONLY)
-                if self.fsync:
+                if self.fsync and self._pending is None:
                     os.fsync(fd)
             finally:
                 os.close(fd)
             final = self._path(oid)
+            if self._pending is not None:
+                self._pending[final] = tmp  # renamed once the batch's bytes are durable
+                return
             try:
                 os.replace(tmp, final)
             except FileNotFoundError:
@@ -181,7 +240,15 @@ class LocalObjectStore:
 
     # -- reading ---------------------------------------------------------------------------
     def has(self, oid: str) -> bool:
-        return os.path.exists(self._path(oid))
+        path = self._path(oid)
+        return os.path.exists(path) or (self._pending is not None and path in self._pending)
+
+    def _readable(self, oid: str) -> str:
+        """The file holding ``oid``'s bytes: in place, or still pending in a batch."""
+        path = self._path(oid)
+        if self._pending is not None and path in self._pending:
+            return self._pending[path]
+        return path
 
     def missing(self, oids: list[str]) -> list[str]:
         wanted = list(dict.fromkeys(oids))
@@ -199,7 +266,7 @@ class LocalObjectStore:
 
     def open(self, oid: str) -> BinaryIO:
         try:
-            return open(self._path(oid), "rb")
+            return open(self._readable(oid), "rb")
         except FileNotFoundError as exc:
             raise NotFound(f"object {oid} is not in the store at {self.root}") from exc
 
@@ -209,7 +276,7 @@ class LocalObjectStore:
 
     def size(self, oid: str) -> int:
         try:
-            return os.stat(self._path(oid)).st_size
+            return os.stat(self._readable(oid)).st_size
         except FileNotFoundError as exc:
             raise NotFound(f"object {oid} is not in the store at {self.root}") from exc
 

@@ -28,6 +28,7 @@ Decisions a user can notice:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -246,6 +247,19 @@ def _store_new(
 
 
 def _snapshot_found(
+    store: ObjectStore,
+    found: list[_Found],
+    cache: StatCache | None,
+    progress: Progress | None,
+    since: int,
+) -> TreeRef:
+    """Store the found files and their manifest, in one batch where the store has batches."""
+    batch = getattr(store, "batch", None)
+    with batch() if batch is not None else contextlib.nullcontext():
+        return _store_found(store, found, cache, progress, since)
+
+
+def _store_found(
     store: ObjectStore,
     found: list[_Found],
     cache: StatCache | None,
