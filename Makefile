@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(PIP) install -q --upgrade pip
 
 $(VENV)/.core: pyproject.toml | $(BIN)/python
-	$(PIP) install -q -e '.[server,serve]' scikit-learn pandas
+	$(PIP) install -q -e '.[server,serve,sklearn]' pandas
 	touch $@
 
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
