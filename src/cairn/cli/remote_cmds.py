@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cairn._util.sizes import human_size
 from cairn.cli.render import console, err_console, print_json
 
 if TYPE_CHECKING:
@@ -151,14 +152,6 @@ class _Bar:
         self._progress.stop()
 
 
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
-
 
 def _open(spec: RemoteSpec) -> Remote:
     from cairn.remote.base import open_remote
@@ -204,7 +197,7 @@ def push(runs: tuple[str, ...], remote_name: str | None, jobs: int) -> None:
             kept = result.objects - result.sent
             already = f", {kept} already there" if kept else ""
             out.print(f"cairn: pushed run {row.number} to {spec.name}{there}: "
-                      f"{result.sent} objects sent ({_size(result.bytes_sent)}){already}")
+                      f"{result.sent} objects sent ({human_size(result.bytes_sent)}){already}")
     finally:
         client.close()
 
@@ -235,7 +228,7 @@ def pull(refs: tuple[str, ...], jobs: int) -> None:
             result = pull_run(store, local, client, run_ref, jobs=jobs, progress=_Bar())
             verb = "pulled" if result.created else "refreshed"
             out.print(f"cairn: {verb} {name}:{run_ref} as run {result.run.number} "
-                      f"({result.fetched} objects fetched, {_size(result.bytes_fetched)}) · "
+                      f"({result.fetched} objects fetched, {human_size(result.bytes_fetched)}) · "
                       f"cairn show {result.run.number}")
     finally:
         for client in clients.values():

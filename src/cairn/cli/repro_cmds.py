@@ -11,18 +11,11 @@ from typing import Any
 
 import click
 
+from cairn._util.sizes import human_size
 from cairn.cli.render import VERDICT_STYLE, err_console, fmt_value, print_json
 
 _ENV_CHOICES = click.Choice(["venv", "current", "docker"])
 
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 @contextmanager
@@ -89,7 +82,7 @@ def checkout(run: str, dest: Path | None, force: bool) -> None:
     if plan.outputs:
         parts.append(f"{len(plan.outputs)} output{'s' if len(plan.outputs) != 1 else ''}")
     if result.data_bytes:
-        parts.append(_size(result.data_bytes) + " of data")
+        parts.append(human_size(result.data_bytes) + " of data")
     err.print(f"cairn · run {row.number} checked out into {result.base} · {', '.join(parts)}")
     if plan.cwd_rel:
         err.print(f"[dim]  the command ran in {plan.cwd_rel}/[/]")

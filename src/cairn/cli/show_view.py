@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from cairn._util.sizes import human_size
 from cairn._util.timefmt import duration
 from cairn.cli.render import VERDICT_STYLE, console, fmt_value, status_text
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def _section(title: str) -> None:
@@ -116,7 +106,7 @@ def render_show(info: dict[str, Any]) -> None:
         files = info.get(kind) or []
         if files:
             _section(kind)
-            _kv([(f["path"], f"{f['oid'][:12]}  {_size(f['size'])}"
+            _kv([(f["path"], f"{f['oid'][:12]}  {human_size(f['size'], 1024)}"
                   + ("  (folder)" if f.get("is_tree") else "")) for f in files])
     for warning in info.get("warnings") or []:
         out.print(f"[yellow]warning:[/] {warning}")

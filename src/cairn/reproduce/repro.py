@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cairn._util.sizes import human_size
 from cairn.errors import InvalidInput, NotFound
 from cairn.objects.local import LocalObjectStore
 from cairn.project import Project
@@ -146,7 +147,7 @@ def reproduce(
         files = f"{co.code_files} file{'s' if co.code_files != 1 else ''}"
         step("code", files if plan.code else "none recorded")
         n = len(plan.inputs)
-        step("inputs", f"{n} input{'s' if n != 1 else ''}, {_size(co.data_bytes)}" if n
+        step("inputs", f"{n} input{'s' if n != 1 else ''}, {human_size(co.data_bytes)}" if n
              else "none declared")
         try:
             built = _build(plan, opts.env_mode, objects, co)
@@ -255,14 +256,6 @@ def _mismatches_after(objects: LocalObjectStore, plan: ReproPlan,
         return []
     return package_mismatches(recorded, used.packages)
 
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"
 
 
 def _env_line(built: BuiltEnv) -> str:

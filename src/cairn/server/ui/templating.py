@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from cairn._util import sizes
 from cairn._util.timefmt import ago, duration, iso_ms
 from cairn.cli.render import fmt_value
 from cairn.errors import MissingExtra
@@ -28,14 +29,7 @@ STATIC_DIR = UI_DIR / "static"
 
 
 def human_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+    return sizes.human_size(n, 1024)
 
 
 def clean_json(value: Any) -> Any:
