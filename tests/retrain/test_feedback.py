@@ -44,7 +44,7 @@ def _log(store: MetaStore, model: str, inputs: list[object], times: list[int],
     """Predictions written by the serving code, then labelled through its feedback code."""
     ids = [new_prediction_id() for _ in inputs]
     log = PredictionLog(store.db)
-    log.record([(pid, model, 1, t, json.dumps(x), "0", 1.0)
+    log.record([(pid, model, 1, t, x, 0, 1.0)
                 for pid, x, t in zip(ids, inputs, times, strict=True)])
     assert log.flush()
     apply_feedback(store.db, model, [(pid, json.dumps(y))

@@ -106,7 +106,7 @@ def test_retrain_without_labelled_predictions_says_so_and_registers_nothing(
         fresh = model_id(store, "fresh")
         log = PredictionLog(store.db)
         log.record([(new_prediction_id(), fresh, 1, 1_700_000_000_000 + i,
-                     json.dumps(served.rows[i]), "1", 0.5) for i in range(5)])
+                     served.rows[i], 1, 0.5) for i in range(5)])
         assert log.flush()
     finally:
         store.close()
@@ -152,8 +152,8 @@ def test_a_failed_training_run_registers_nothing(served: Served) -> None:
         fragile = model_id(store, "fragile")
         ids = [new_prediction_id() for _ in range(10)]
         log = PredictionLog(store.db)
-        log.record([(pid, fragile, 1, 1_700_000_000_000 + i, json.dumps(served.rows[i]), "0",
-                     0.5) for i, pid in enumerate(ids)])
+        log.record([(pid, fragile, 1, 1_700_000_000_000 + i, served.rows[i], 0, 0.5)
+                    for i, pid in enumerate(ids)])
         assert log.flush()
         apply_feedback(store.db, fragile, [(pid, json.dumps(served.labels[i]))
                                            for i, pid in enumerate(ids)])
@@ -187,7 +187,7 @@ def test_a_model_from_a_run_cairn_did_not_launch_cannot_be_retrained(served: Ser
         adhoc = model_id(store, "adhoc")
         pid = new_prediction_id()
         log = PredictionLog(store.db)
-        log.record([(pid, adhoc, 1, 1, json.dumps(served.rows[0]), "0", 0.5)])
+        log.record([(pid, adhoc, 1, 1, served.rows[0], 0, 0.5)])
         assert log.flush()
         apply_feedback(store.db, adhoc, [(pid, "1")])
     finally:

@@ -28,8 +28,8 @@ def test_windows_by_count_and_by_time(project: Project) -> None:
     rows: list[LogRow] = []
     for i in range(200):
         at = now - 3 * hour + i if i < 100 else now - 1000 + i  # 100 old, 100 recent
-        rows.append((new_prediction_id(), model_id, 1, at, json.dumps([float(rng.normal())]),
-                     json.dumps(i % 2), 0.2))
+        rows.append((new_prediction_id(), model_id, 1, at, [float(rng.normal())],
+                     i % 2, 0.2))
     log = PredictionLog(store.db)
     log.record(rows)
     log.flush()

@@ -12,6 +12,7 @@ import pytest
 from cairn._util.ids import now_ms, uuid7_hex
 from cairn.errors import InvalidInput, NotFound
 from cairn.project import Project
+from cairn.serving import predictions
 from cairn.serving.feedback import (
     UnknownPredictions,
     apply_feedback,
@@ -39,8 +40,8 @@ def add_model(store: MetaStore, name: str = "churn") -> str:
 
 
 def rows(model_id: str, n: int, version: int = 1) -> list[LogRow]:
-    return [(new_prediction_id(), model_id, version, now_ms(), json.dumps([i, i * 2]),
-             json.dumps(i % 2), 0.1) for i in range(n)]
+    return [(new_prediction_id(), model_id, version, now_ms(), [i, i * 2], i % 2, 0.1)
+            for i in range(n)]
 
 
 @pytest.fixture
@@ -48,7 +49,15 @@ def store(project: Project) -> MetaStore:
     return open_store(project)
 
 
-def test_every_row_is_written_once(store: MetaStore) -> None:
+@pytest.fixture(params=["one JSON statement", "bound values (SQLite before 3.38)"])
+def insert_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways the writer inserts a batch into SQLite."""
+    if request.param != "one JSON statement":
+        monkeypatch.setattr(predictions, "SQLITE_JSON_INSERT", False)
+    return str(request.param)
+
+
+def test_every_row_is_written_once(store: MetaStore, insert_path: str) -> None:
     model_id = add_model(store)
     log = PredictionLog(store.db, batch_size=100, interval_s=0.05)
     log.start()
@@ -61,6 +70,76 @@ def test_every_row_is_written_once(store: MetaStore) -> None:
     assert log.written == 1234 and log.dropped == 0
     newest = recent_predictions(store.db, model_id, limit=1)[0]
     assert newest.inputs == [1233, 2466] and newest.output == 1
+
+
+ODD_VALUES: list[tuple[object, object]] = [
+    ({"age": 41, "plan": "pro \"gold\"", "churned": True}, "yes"),
+    ([0.1 + 0.2, -1e-300, 12345678901234567890], 0.30000000000000004),
+    ([None, "ünïcode ✓", [1, [2, 3]]], [0.25, 0.75]),
+    ([1.0], True),
+    ([2.0], None),
+    ([float("nan"), float("inf")], float("-inf")),  # JSON has neither: they become null
+]
+
+
+def test_inputs_and_outputs_come_back_as_they_were_logged(store: MetaStore,
+                                                          insert_path: str) -> None:
+    model_id = add_model(store)
+    log = PredictionLog(store.db)
+    made: list[LogRow] = [(new_prediction_id(), model_id, 1, 1_000 + i, x, y, 0.5)
+                          for i, (x, y) in enumerate(ODD_VALUES)]
+    log.record(made)
+    assert log.flush() and log.written == len(made)
+    back = sorted(recent_predictions(store.db, model_id), key=lambda p: p.created_at)
+    assert [(p.inputs, p.output) for p in back[:-1]] == ODD_VALUES[:-1]
+    assert (back[-1].inputs, back[-1].output) == ([None, None], None)
+    assert isinstance(back[3].output, bool) and back[0].version == 1
+
+
+def test_a_batch_written_twice_keeps_one_copy_of_each_row(store: MetaStore,
+                                                          insert_path: str) -> None:
+    """A commit whose answer was lost is retried; the rows already in are skipped."""
+    model_id = add_model(store)
+    made = rows(model_id, 30)
+    first = PredictionLog(store.db)
+    first.record(made[:20])
+    assert first.flush()
+    again = PredictionLog(store.db)
+    again.record(made)
+    assert again.flush()
+    assert log_counts(store.db, model_id).predictions == 30
+
+
+def test_the_writer_takes_what_waits_and_leaves_later_rows_for_its_next_turn(
+        store: MetaStore) -> None:
+    """Rows arriving during a write wait for the next wake-up instead of turning the
+    writer into a stream of tiny transactions that compete with the requests."""
+    model_id = add_model(store)
+    log = PredictionLog(store.db, batch_size=10)
+    insert = log._insert
+    arrivals = iter([rows(model_id, 3), rows(model_id, 4)])
+
+    def insert_while_requests_arrive(batch: list[LogRow]) -> None:
+        insert(batch)
+        log.record(next(arrivals, []))
+
+    log._insert = insert_while_requests_arrive  # type: ignore[method-assign]
+    log.record(rows(model_id, 25))
+    log._write_pending()
+    assert (log.written, log.pending) == (25, 7)  # three batches; the 7 late rows wait
+    log._write_pending()
+    assert (log.written, log.pending) == (32, 0)
+
+
+def test_rows_of_a_deleted_model_are_dropped_and_counted_not_retried(
+        store: MetaStore) -> None:
+    model_id = add_model(store)
+    log = PredictionLog(store.db)
+    log.record(rows("no-such-model", 5) + rows(model_id, 0))
+    assert log.flush(timeout=5)
+    assert (log.written, log.dropped, log.pending) == (0, 5, 0)
+    log.record(rows(model_id, 2))
+    assert log.flush() and log.written == 2
 
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking(store: MetaStore) -> None:
@@ -168,8 +247,15 @@ def test_the_log_works_on_postgresql(pg_url: str, project: Project,
     made = rows(model_id, 300)
     log.record(made)
     log.flush()
+    log.record(made[:10])  # written again: skipped, not duplicated
+    odd = [(new_prediction_id(), model_id, 2, 1_000 + i, x, y, 0.5)
+           for i, (x, y) in enumerate(ODD_VALUES)]
+    log.record(odd)
+    log.flush()
     log.close()
-    assert log_counts(store.db, model_id).predictions == 300
+    assert log_counts(store.db, model_id, version=1).predictions == 300
+    back = sorted(recent_predictions(store.db, model_id, version=2), key=lambda p: p.created_at)
+    assert [(p.inputs, p.output) for p in back[:-1]] == ODD_VALUES[:-1]
     result = apply_feedback(store.db, model_id, [(r[0], "1") for r in made[:100]])
     assert result.accepted == 100
     assert len(recent_predictions(store.db, model_id, labelled=True, limit=500)) == 100

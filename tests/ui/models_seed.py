@@ -115,7 +115,6 @@ def _log_predictions(root: Path, name: str, version: int, rows: list[dict[str, f
     from cairn.models.loading import load_version
     from cairn.project import find_project
     from cairn.serving.feedback import apply_feedback
-    from cairn.serving.model_io import dumps
     from cairn.serving.predictions import LogRow, PredictionLog, new_prediction_id
     from cairn.serving.state import model_id as find_model_id
     from cairn.store.core import open_store
@@ -131,7 +130,7 @@ def _log_predictions(root: Path, name: str, version: int, rows: list[dict[str, f
         step = span_ms // len(rows)
         ids = [new_prediction_id() for _ in rows]
         entries: list[LogRow] = [
-            (pid, model_id, version, start + i * step, json.dumps(row), dumps(out),
+            (pid, model_id, version, start + i * step, row, out,
              0.4 + 0.01 * (i % 30))
             for i, (pid, row, out) in enumerate(zip(ids, rows, outputs, strict=True))
         ]

@@ -350,8 +350,8 @@ def add_store_only_model(store: MetaStore) -> None:
     log = PredictionLog(store.db)
     from cairn._util.ids import now_ms
 
-    log.record([(pid, model_id, version.version, now_ms(), json.dumps([float(i)]),
-                 json.dumps(i % 2), 0.3) for i, pid in enumerate(ids)])
+    log.record([(pid, model_id, version.version, now_ms(), [float(i)], i % 2, 0.3)
+                for i, pid in enumerate(ids)])
     assert log.flush()
     apply_feedback(store.db, model_id, [(pid, json.dumps(i % 2 if i < 30 else 1 - i % 2))
                                         for i, pid in enumerate(ids)])

@@ -104,11 +104,13 @@ class ModelRunner:
             return frame
         return self.model.prepare([dict(zip(spec.names, row, strict=True)) for row in rows])
 
-    def log_input(self, row: list[Any]) -> str:
-        """A row as logged: a record when columns have names, else the list of values."""
+    def logged_inputs(self, rows: list[list[Any]]) -> list[Any]:
+        """Rows as the log keeps them: records when columns have names, else lists of values."""
         spec = self.spec
-        value: Any = dict(zip(spec.names, row, strict=True)) if spec and spec.named else row
-        return dumps(value)
+        if spec is None or not spec.named:
+            return rows
+        names = spec.names
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     # -- calling the model ----------------------------------------------------------------------
     def predict(self, rows: list[list[Any]]) -> list[Any]:
@@ -152,19 +154,18 @@ def to_rows(out: Any, n: int) -> list[Any]:
 
 
 def dumps(value: Any) -> str:
-    """JSON text; NaN and infinities (which JSON lacks) become null."""
+    """Strict JSON text, always: NaN and infinities (which JSON lacks) become null, and
+    values JSON cannot hold become their text."""
     try:
         return json.dumps(value, allow_nan=False)
-    except ValueError:
-        return json.dumps(_finite(value), allow_nan=False)
-    except TypeError:
-        return json.dumps(value, default=str, allow_nan=True)
+    except (ValueError, TypeError):
+        return json.dumps(_finite(value), default=str, allow_nan=False)
 
 
 def _finite(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}

@@ -14,7 +14,7 @@ from cairn.serving.batching import MicroBatcher
 from cairn.serving.drift import profile_features
 from cairn.serving.feedback import FeedbackWriter
 from cairn.serving.metrics_text import RequestMetrics
-from cairn.serving.model_io import ModelRunner, dumps
+from cairn.serving.model_io import ModelRunner
 from cairn.serving.monitor import Deployment, MonitorSettings, monitor_report
 from cairn.serving.predictions import LogRow, PredictionLog, new_prediction_id
 
@@ -95,12 +95,12 @@ class ServedModel:
         ids = [new_prediction_id() for _ in rows]
         self.requests.predictions += len(rows)
         self.changes += 1
-        if self.log.enabled:
-            at = now_ms()
-            runner, model_id, version = self.runner, self.model_id, self.version
+        if self.log.enabled:  # plain values: the log's writer encodes them, a batch at a time
+            at, model_id, version = now_ms(), self.model_id, self.version
             entries: list[LogRow] = [
-                (pid, model_id, version, at, runner.log_input(row), dumps(out), latency_ms)
-                for pid, row, out in zip(ids, rows, outputs, strict=True)
+                (pid, model_id, version, at, row, out, latency_ms)
+                for pid, row, out in zip(ids, self.runner.logged_inputs(rows), outputs,
+                                         strict=True)
             ]
             self.log.record(entries)
         return outputs, ids
