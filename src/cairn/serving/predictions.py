@@ -35,7 +35,6 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +192,8 @@ class PredictionLog:
         wait for the next wake-up."""
         left = len(self._queue)
         while left > 0 and self._queue:
-            batch = list(islice(self._queue, min(self.batch_size, left)))
+            # by index: requests append while this runs, which an iterator would refuse
+            batch = [self._queue[i] for i in range(min(self.batch_size, left))]
             try:
                 self._insert(batch)
             except self.db.is_integrity_error as exc:
