@@ -20,6 +20,7 @@ from cairn.serving.feedback import (
     submit_feedback,
 )
 from cairn.serving.predictions import (
+    LogCounts,
     LogRow,
     PredictionLog,
     log_counts,
@@ -142,6 +143,58 @@ def test_rows_of_a_deleted_model_are_dropped_and_counted_not_retried(
     assert log.flush() and log.written == 2
 
 
+def counted_from_rows(db: Database, model_id: str, version: int | None = None) -> LogCounts:
+    """The log's counts worked out from the predictions themselves, by a full scan."""
+    sql = ("SELECT COUNT(*), COUNT(labelled_at), COALESCE(SUM(feedback_count), 0), "
+           "MIN(created_at), MAX(created_at) FROM predictions WHERE model_id = ?")
+    params: list[object] = [model_id]
+    if version is not None:
+        sql += " AND version = ?"
+        params.append(version)
+    r = db.query_one(sql, params) or (0, 0, 0, None, None)
+    return LogCounts(int(r[0]), int(r[1]), int(r[2]), r[3], r[4])
+
+
+def mixed_traffic(db: Database, churn: str, other: str) -> None:
+    """Two models, two versions, a batch written twice, new labels and relabels."""
+    log = PredictionLog(db, batch_size=50)
+    v1, v2, o = rows(churn, 120, version=1), rows(churn, 80, version=2), rows(other, 30)
+    log.record(v1[:60] + o + v2)  # models and versions mixed within batches
+    assert log.flush()
+    log.record(v1)  # the first 60 again: skipped, and not counted twice
+    assert log.flush()
+    apply_feedback(db, churn, [(r[0], "1") for r in v1[:10] + v2[:5]])
+    apply_feedback(db, churn, [(r[0], "0") for r in v1[:3]])  # three relabels
+    log.close()
+
+
+def test_counts_are_kept_as_the_log_is_written_and_match_its_rows(
+        store: MetaStore, insert_path: str) -> None:
+    churn, other = add_model(store, "churn"), add_model(store, "other")
+    mixed_traffic(store.db, churn, other)
+    for model, version in ((churn, 1), (churn, 2), (churn, None), (other, None), (other, 5)):
+        assert log_counts(store.db, model, version) == counted_from_rows(store.db, model,
+                                                                          version)
+    v1 = log_counts(store.db, churn, 1)
+    assert (v1.predictions, v1.labelled, v1.feedback) == (120, 10, 13)
+
+
+def test_the_monitors_queries_read_indexes_not_the_whole_log(store: MetaStore) -> None:
+    """Labelled predictions, newest first, come from their own index; counts from theirs."""
+    model_id = add_model(store)
+    plans = {}
+    for name, sql in {
+        "labelled": "SELECT id FROM predictions WHERE model_id = ? AND version = ? AND "
+                    "labelled_at IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 500",
+        "recent": "SELECT id FROM predictions WHERE model_id = ? AND version = ? "
+                  "ORDER BY created_at DESC, id DESC LIMIT 1000",
+    }.items():
+        plans[name] = " ".join(str(r[-1]) for r in store.db.query(
+            "EXPLAIN QUERY PLAN " + sql, (model_id, 1)))
+    assert "ix_predictions_labelled" in plans["labelled"], plans
+    assert "ix_predictions_model_time" in plans["recent"], plans
+
+
 def test_a_full_queue_drops_and_counts_instead_of_blocking(store: MetaStore) -> None:
     model_id = add_model(store)
     log = PredictionLog(store.db, max_queue=50)  # no writer thread: nothing drains the queue
@@ -254,6 +307,11 @@ def test_the_log_works_on_postgresql(pg_url: str, project: Project,
     log.flush()
     log.close()
     assert log_counts(store.db, model_id, version=1).predictions == 300
+    churn, other = add_model(store, "churn2"), add_model(store, "other")
+    mixed_traffic(store.db, churn, other)
+    for model, version in ((churn, 1), (churn, 2), (churn, None), (other, None)):
+        assert log_counts(store.db, model, version) == counted_from_rows(store.db, model,
+                                                                          version)
     back = sorted(recent_predictions(store.db, model_id, version=2), key=lambda p: p.created_at)
     assert [(p.inputs, p.output) for p in back[:-1]] == ODD_VALUES[:-1]
     result = apply_feedback(store.db, model_id, [(r[0], "1") for r in made[:100]])

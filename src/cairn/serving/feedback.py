@@ -96,16 +96,19 @@ def apply_groups(db: Database, model_id: str, groups: Sequence[Sequence[tuple[st
     results: list[FeedbackResult | UnknownPredictions] = []
     with db.write() as w:
         labelled: dict[str, int] = {}
+        versions: dict[str, int] = {}
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start:start + _CHUNK]
             marks = ", ".join("?" for _ in chunk)
             # by primary key only: with "model_id = ?" too, SQLite may scan the model's index
-            for pid, owner, count in w.execute(
-                    f"SELECT id, model_id, feedback_count FROM predictions WHERE id IN ({marks})",
-                    chunk):
+            for pid, owner, version, count in w.execute(
+                    f"SELECT id, model_id, version, feedback_count FROM predictions "
+                    f"WHERE id IN ({marks})", chunk):
                 if owner == model_id:
                     labelled[pid] = int(count)
+                    versions[pid] = int(version)
         updates: list[tuple[str, int, str]] = []
+        counts: dict[int, list[int]] = {}  # version -> [newly labelled, labels]
         for items in groups:
             unique = list(dict.fromkeys(pid for pid, _ in items))
             unknown = [pid for pid in unique if pid not in labelled]
@@ -114,14 +117,22 @@ def apply_groups(db: Database, model_id: str, groups: Sequence[Sequence[tuple[st
                 continue
             duplicates = 0
             for pid, label in items:
-                duplicates += labelled[pid] > 0
+                seen = labelled[pid] > 0
+                duplicates += seen
                 labelled[pid] += 1
                 updates.append((label, at, pid))
+                count = counts.setdefault(versions[pid], [0, 0])
+                count[0] += not seen
+                count[1] += 1
             results.append(FeedbackResult(len(items), duplicates))
         if updates:
             w.executemany(
                 "UPDATE predictions SET label = ?, labelled_at = ?, "
                 "feedback_count = feedback_count + 1 WHERE id = ?", updates)
+            w.executemany(
+                "UPDATE prediction_stats SET labelled = labelled + ?, feedback = feedback + ? "
+                "WHERE model_id = ? AND version = ?",
+                [(new, labels, model_id, version) for version, (new, labels) in counts.items()])
     return results
 
 

@@ -41,7 +41,7 @@ from typing import Any
 from cairn._util.ids import uuid7_hex
 from cairn.errors import CairnError, StoreUnavailable
 from cairn.serving.model_io import dumps
-from cairn.store.db import Database
+from cairn.store.db import Database, Writer
 
 log = logging.getLogger("cairn.serving")
 
@@ -62,6 +62,24 @@ _INSERT_JSON = {
         "SELECT r->>0, r->>1, (r->>2)::integer, (r->>3)::bigint, (r->4)::text, (r->5)::text, "
         "(r->>6)::double precision FROM json_array_elements(?::json) AS r "
         "ON CONFLICT (id) DO NOTHING"
+    ),
+}
+# The counts ``/monitor`` shows, kept per model version as rows are written.
+_COUNT = {
+    "sqlite": (
+        "INSERT INTO prediction_stats (model_id, version, predictions, first_at, last_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (model_id, version) DO UPDATE SET "
+        "predictions = prediction_stats.predictions + excluded.predictions, "
+        "first_at = MIN(COALESCE(prediction_stats.first_at, excluded.first_at), "
+        "excluded.first_at), "
+        "last_at = MAX(COALESCE(prediction_stats.last_at, excluded.last_at), excluded.last_at)"
+    ),
+    "postgresql": (
+        "INSERT INTO prediction_stats (model_id, version, predictions, first_at, last_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (model_id, version) DO UPDATE SET "
+        "predictions = prediction_stats.predictions + excluded.predictions, "
+        "first_at = LEAST(prediction_stats.first_at, excluded.first_at), "
+        "last_at = GREATEST(prediction_stats.last_at, excluded.last_at)"
     ),
 }
 # SQLite before 3.38 has no ``->`` operator: rows are then bound as values, 100 a statement.
@@ -209,23 +227,36 @@ class PredictionLog:
                 self._done.notify_all()
 
     def _insert(self, batch: list[LogRow]) -> None:
+        """One transaction: the rows (those already in are skipped) and their counts."""
         db = self.db
+        groups: dict[tuple[str, int], list[LogRow]] = {}
+        for row in batch:  # a server logs one model version: almost always one group
+            groups.setdefault((row[1], row[2]), []).append(row)
         passed_on: tuple[type[BaseException], ...] = (CairnError, *db.is_integrity_error)
         try:
             with db.write() as w:
-                if db.dialect == "postgresql" or SQLITE_JSON_INSERT:
-                    w.execute(_INSERT_JSON[db.dialect], (dumps(batch),))
-                else:
-                    for start in range(0, len(batch), ROWS_PER_STATEMENT):
-                        part = batch[start:start + ROWS_PER_STATEMENT]
-                        w.execute(_insert_values(len(part)),
-                                  [v for r in part for v in (*r[:4], dumps(r[4]), dumps(r[5]),
-                                                             r[6])])
+                for (model_id, version), rows in groups.items():
+                    added = self._insert_rows(w, rows)
+                    if added:
+                        times = [r[3] for r in rows]
+                        w.execute(_COUNT[db.dialect],
+                                  (model_id, version, added, min(times), max(times)))
         except passed_on:
             raise
         except Exception as exc:
             raise StoreUnavailable(f"the prediction log cannot be written: {exc}") from exc
         self.written += len(batch)
+
+    def _insert_rows(self, w: Writer, rows: list[LogRow]) -> int:
+        if self.db.dialect == "postgresql" or SQLITE_JSON_INSERT:
+            return w.changed(_INSERT_JSON[self.db.dialect], (dumps(rows),))
+        added = 0
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            part = rows[start:start + ROWS_PER_STATEMENT]
+            added += w.changed(_insert_values(len(part)),
+                               [v for r in part for v in (*r[:4], dumps(r[4]), dumps(r[5]),
+                                                          r[6])])
+        return added
 
     def _spill(self) -> None:
         if self.spill_dir is None:
@@ -309,8 +340,10 @@ class LogCounts:
 
 
 def log_counts(db: Database, model_id: str, version: int | None = None) -> LogCounts:
-    sql = ("SELECT COUNT(*), COUNT(labelled_at), COALESCE(SUM(feedback_count), 0), "
-           "MIN(created_at), MAX(created_at) FROM predictions WHERE model_id = ?")
+    """Kept as the log is written (``prediction_stats``): no scan of the predictions."""
+    sql = ("SELECT COALESCE(SUM(predictions), 0), COALESCE(SUM(labelled), 0), "
+           "COALESCE(SUM(feedback), 0), MIN(first_at), MAX(last_at) "
+           "FROM prediction_stats WHERE model_id = ?")
     params: list[Any] = [model_id]
     if version is not None:
         sql += " AND version = ?"
@@ -328,15 +361,21 @@ def latest_version(db: Database, model_id: str) -> int | None:
     return int(row[0]) if row else None
 
 
+SEEN_CLASSES_ROWS = 10_000
+
+
 def seen_classes(db: Database, model_id: str, version: int, limit: int = 100) -> list[Any]:
-    """The distinct answers and labels a classifier's log holds: its classes, as far as seen.
+    """The distinct answers and labels among a classifier's latest 10,000 predictions and
+    10,000 labels: its classes, as far as seen lately.
 
     For readers that do not load the model (``cairn monitor``); the server asks the model.
     """
     found: dict[str, Any] = {}
-    for column in ("output", "label"):
-        for (text,) in db.query(f"SELECT DISTINCT {column} FROM predictions WHERE model_id = ? "
-                                f"AND version = ? AND {column} IS NOT NULL LIMIT ?",
-                                (model_id, version, limit)):
+    for column, labelled in (("output", ""), ("label", " AND labelled_at IS NOT NULL")):
+        for (text,) in db.query(
+                f"SELECT DISTINCT {column} FROM (SELECT {column} FROM predictions "
+                f"WHERE model_id = ? AND version = ?{labelled} ORDER BY created_at DESC "
+                f"LIMIT {SEEN_CLASSES_ROWS}) AS latest WHERE {column} IS NOT NULL LIMIT ?",
+                (model_id, version, limit)):
             found.setdefault(text, json.loads(text))
     return list(found.values())

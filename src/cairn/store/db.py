@@ -166,6 +166,10 @@ class Writer:
             return []
         return [tuple(r) for r in cur.fetchall()]
 
+    def changed(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; the number of rows it inserted, updated or deleted."""
+        return int(self._conn.execute(self._db._sql(sql), tuple(params)).rowcount)
+
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         if self._db.dialect == "sqlite":
             self._conn.executemany(sql, rows)
