@@ -65,6 +65,9 @@ def test_concurrent_requests_are_all_logged_once(iris: IrisProject, options: lis
     assert len(ids) == 500 == len(set(ids))
     found = logged_ids(iris, ids)
     assert sorted(found) == sorted(ids)  # every one written, none twice
+    kept = logged(iris.root, "SELECT SUM(predictions), SUM(feedback) FROM prediction_stats")
+    scanned = logged(iris.root, "SELECT COUNT(*), SUM(feedback_count) FROM predictions")
+    assert kept == scanned  # the counts /monitor shows, kept right by every worker
     if "--batch-max-size" in options:
         assert 0 < float(batches[0].split()[1]) < 500  # requests did share model calls
 
