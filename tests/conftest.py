@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cairn.project import Project
+from cairn.store.core import MetaStore, open_store
 
 PYTHON = sys.executable
 
@@ -48,6 +49,17 @@ def project(workdir: Path) -> Project:
 
     proj, _ = init_project(workdir)
     return proj
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest, project: Project,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[MetaStore]:
+    """The project's metadata store, once on SQLite and once on PostgreSQL."""
+    if request.param == "postgresql":
+        monkeypatch.setenv("CAIRN_DB", request.getfixturevalue("pg_url"))
+    opened = open_store(project)
+    yield opened
+    opened.close()
 
 
 def cairn_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,

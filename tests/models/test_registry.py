@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,8 @@ from cairn.models.registry import (
     set_alias,
 )
 from cairn.project import Project
-from cairn.store.core import MetaStore, open_store
+from cairn.store.core import MetaStore
 from tests.models.conftest import logged_run
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest, project: Project,
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[MetaStore]:
-    if request.param == "postgresql":
-        monkeypatch.setenv("CAIRN_DB", request.getfixturevalue("pg_url"))
-    opened = open_store(project)
-    yield opened
-    opened.close()
 
 
 def test_versions_count_up_and_point_at_run_and_oid(any_store: MetaStore, project: Project,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,21 +13,15 @@ from cairn._util.ids import uuid7_hex
 from cairn.errors import MissingExtra
 from cairn.objects.local import LocalObjectStore
 from cairn.objects.tree import snapshot_dir
-from cairn.project import Project
 from cairn.retrain import feedback
 from cairn.serving.feedback import apply_feedback
 from cairn.serving.predictions import PredictionLog, new_prediction_id
-from cairn.store.core import MetaStore, open_store
+from cairn.store.core import MetaStore
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, project: Project,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[MetaStore]:
-    if request.param == "postgresql":
-        monkeypatch.setenv("CAIRN_DB", request.getfixturevalue("pg_url"))
-    opened = open_store(project)
-    yield opened
-    opened.close()
+@pytest.fixture
+def store(any_store: MetaStore) -> MetaStore:
+    return any_store
 
 
 def _model(store: MetaStore) -> str:
