@@ -103,9 +103,10 @@ def test_health_and_discovery_endpoints(server: Server) -> None:
     assert server.get("/v2/models/rose/ready").status_code == 404
 
 
+JSON = {"content-type": "application/json"}
 BAD: list[tuple[str, dict[str, Any], int, str]] = [
-    ("/predict", {"content": b"{not json"}, 400, "not valid JSON"),
-    ("/predict", {"content": b""}, 400, "empty"),
+    ("/predict", {"content": b"{not json", "headers": JSON}, 400, "not valid JSON"),
+    ("/predict", {"content": b"", "headers": JSON}, 400, "empty"),
     ("/predict", {"json": {"rows": [[1, 2, 3, 4]]}}, 400, "inputs"),
     ("/predict", {"json": {"inputs": []}}, 400, "empty"),
     ("/predict", {"json": {"inputs": [[1, 2, 3]]}}, 422, "4 values"),
@@ -116,9 +117,10 @@ BAD: list[tuple[str, dict[str, Any], int, str]] = [
                                        "petal_width": 4, "colour": 5}]}}, 422, "'colour'"),
     ("/predict", {"json": {"inputs": [[1, 2, [3], 4]]}}, 422, "'petal_length'"),
     ("/predict", {"json": {"inputs": "1,2,3,4"}}, 400, "list"),
-    ("/predict", {"content": b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"}, 400,
-     "nests too deeply"),
-    ("/predict", {"content": b'{"inputs": [[1e999, 2, 3, 4]]}'}, 422, "infinity"),
+    ("/predict", {"content": b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                  "headers": JSON}, 400, "nests too deeply"),
+    ("/predict", {"content": b'{"inputs": [[1e999, 2, 3, 4]]}', "headers": JSON}, 422,
+     "infinity"),
     ("/invocations", {"json": {"columns": [], "data": []}}, 400, "exactly one of"),
     ("/invocations", {"content": b"<a/>", "headers": {"content-type": "text/xml"}}, 415,
      "content type"),
@@ -126,7 +128,7 @@ BAD: list[tuple[str, dict[str, Any], int, str]] = [
      "column"),
     ("/v2/models/iris/infer", {"json": {"inputs": [{"name": "x", "shape": [1, 4],
                                                     "datatype": "FP64", "data": [1, 2]}]}},
-     422, "needs 4"),
+     400, "needs 4"),
     ("/v2/models/iris/infer", {"json": {"inputs": [{"name": "x", "shape": [1, 4],
                                                     "datatype": "FP64",
                                                     "data": [1, 2, 3, "x"]}]}}, 422, "FP64"),
@@ -154,7 +156,7 @@ def test_bad_requests_get_a_4xx_naming_the_problem(server: Server, path: str,
 def test_a_body_over_the_limit_gets_413_and_the_server_keeps_serving(
         server: Server, iris: IrisProject) -> None:
     huge = b'{"inputs": [' + b"[1.0, 2.0, 3.0, 4.0]," * 900_000 + b"[1, 2, 3, 4]]}"
-    answer = server.post("/predict", content=huge)
+    answer = server.post("/predict", content=huge, headers=JSON)
     assert answer.status_code == 413
     assert "limit" in answer.json()["error"]["message"]
     assert server.post("/predict", json={"inputs": iris.rows[:1]}).status_code == 200

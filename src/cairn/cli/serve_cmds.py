@@ -9,12 +9,15 @@ import click
 
 from cairn.cli.context import open_project
 from cairn.cli.render import console, fmt_value, print_json
+from cairn.cli.server_cmds import is_loopback
+from cairn.serving.protocols import DEFAULT_MAX_ROWS
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from cairn.project import Project
     from cairn.serving.monitor import Deployment
+    from cairn.serving.state import ServeAuth
     from cairn.store.core import MetaStore
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -33,8 +36,16 @@ SPARK = "▁▂▃▄▅▆▇█"
               help="How long a request may wait for others to batch with (default 2).")
 @click.option("--no-prediction-log", "no_log", is_flag=True,
               help="Do not log predictions (feedback and drift then have nothing to use).")
+@click.option("--max-rows", type=click.IntRange(min=1), default=DEFAULT_MAX_ROWS,
+              show_default=True, metavar="N",
+              help="Most rows one request may hold; more are refused with 413.")
+@click.option("--auth/--no-auth", "auth", default=None,
+              help="Require a token of `cairn server token create` on every endpoint but "
+                   "health checks (reader role; writer for /feedback). Off by default, but "
+                   "on for /feedback when --host is not localhost, unless --no-auth.")
 def serve(ref: str, host: str, port: int, workers: int, batch_max_size: int | None,
-          batch_max_latency_ms: float | None, no_log: bool) -> None:
+          batch_max_latency_ms: float | None, no_log: bool, max_rows: int,
+          auth: bool | None) -> None:
     """Serve a registered model over HTTP until interrupted.
 
     \b
@@ -44,24 +55,49 @@ def serve(ref: str, host: str, port: int, workers: int, batch_max_size: int | No
     POST /feedback      {"prediction_id": ..., "label": ...}
     GET  /monitor       live metrics and drift (JSON) · GET /metrics (Prometheus)
 
+    Bodies must be sent as application/json (or text/csv to /invocations). Listening on
+    anything but localhost makes /feedback need a writer's token (`--no-auth` turns that
+    off); `--auth` makes every endpoint need one. Tokens are those of `cairn server`.
+
     An alias is resolved when the server starts: after moving it, restart the server.
     """
     from cairn.serving.server import ServeConfig, check_port, pin_ref, run
 
+    access = serve_auth(host, auth)
     project, store = open_project(reap=False)
+    if access.any:
+        from cairn.server.accounts import list_users
+
+        if not list_users(store.db):
+            print("cairn · no users yet, so no token will be accepted: cairn server user add "
+                  "NAME --role writer, then cairn server token create NAME",
+                  file=sys.stderr, flush=True)
     store.close()
     pinned, described = pin_ref(project, ref)
     check_port(host, port)
     if workers > 1:  # fail here, in one sentence, rather than once per worker
         _check_loads(project, pinned)
     shown = f"[{host}]" if ":" in host else host
+    tokens = ("tokens needed" if access.predictions else
+              "tokens needed for /feedback" if access.feedback else "no tokens needed")
     print(f"cairn · serving {described} on http://{shown}:{port} · {workers} worker"
-          f"{'s' if workers > 1 else ''} · POST /predict · GET /monitor · Ctrl-C stops",
-          file=sys.stderr, flush=True)
+          f"{'s' if workers > 1 else ''} · {tokens} · POST /predict · GET /monitor · "
+          "Ctrl-C stops", file=sys.stderr, flush=True)
     run(project, ServeConfig(ref=pinned, host=host, port=port, workers=workers,
                              batch_max_size=batch_max_size,
                              batch_max_latency_ms=batch_max_latency_ms,
-                             log_predictions=not no_log))
+                             log_predictions=not no_log, max_rows=max_rows, auth=access))
+
+
+def serve_auth(host: str, auth: bool | None) -> ServeAuth:
+    """Which endpoints need a token: all but health checks with ``--auth``, none with
+    ``--no-auth``; without either, ``/feedback`` alone as soon as the server listens beyond
+    localhost, since labels are what ``cairn retrain`` trains the next model on."""
+    from cairn.serving.state import ServeAuth
+
+    if auth is None:
+        return ServeAuth(feedback=not is_loopback(host))
+    return ServeAuth(predictions=auth, feedback=auth)
 
 
 def _check_loads(project: Project, ref: str) -> None:

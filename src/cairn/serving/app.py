@@ -14,6 +14,11 @@ of it in scikit-learn's ``predict``). Every error is a JSON ``{"error": {"code",
 with a 4xx status for what the client can fix; nothing a client sends stops the server.
 Reading the store (feedback, monitor, metrics) runs in the thread pool, so it never holds up
 predictions on the event loop.
+
+Bodies read as JSON must be sent as ``application/json`` (415 otherwise), which a web page
+cannot make a browser send to another site unasked. With ``ServeAuth`` on, each route needs
+the role it is registered with (reader for predictions and reads, writer for ``/feedback``),
+checked before its body is read; health checks need none.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from cairn.serving import protocols as proto
 from cairn.serving.feedback import UnknownPredictions, parse_feedback
 from cairn.serving.metrics_text import CONTENT_TYPE, render
 from cairn.serving.model_io import dumps
-from cairn.serving.state import ServedModel, ServeOptions, monitor_settings
+from cairn.serving.state import ServeAuth, ServedModel, ServeOptions, monitor_settings
 
 if TYPE_CHECKING:
     from cairn.project import Project
@@ -47,7 +52,9 @@ Handler = Callable[[Request], Awaitable[Response]]
 def create_serving_app(project: Project, ref: str, *, batch_max_size: int | None = None,
                        batch_max_latency_ms: float | None = None,
                        log_predictions: bool = True,
-                       max_body_bytes: int | None = None) -> FastAPI:
+                       max_body_bytes: int | None = None,
+                       max_rows: int = proto.DEFAULT_MAX_ROWS,
+                       auth: ServeAuth | None = None) -> FastAPI:
     """A FastAPI app serving the registered model ``ref`` (``NAME@VERSION_OR_ALIAS``)."""
     from cairn.models.loading import load_version
     from cairn.store.core import open_store
@@ -57,7 +64,8 @@ def create_serving_app(project: Project, ref: str, *, batch_max_size: int | None
     options = ServeOptions(batch_max_size=batch_max_size,
                            batch_max_latency_ms=batch_max_latency_ms,
                            log_predictions=log_predictions,
-                           max_body_bytes=max_body_bytes or ServeOptions.max_body_bytes)
+                           max_body_bytes=max_body_bytes or ServeOptions.max_body_bytes,
+                           max_rows=max_rows, auth=auth or ServeAuth())
     return build_app(ServedModel(project, store, model, options))
 
 
@@ -75,24 +83,25 @@ def build_app(served: ServedModel) -> FastAPI:
                   docs_url=None, redoc_url=None)
     app.state.served = served
 
-    def add(path: str, name: str, handler: Handler, method: str = "GET") -> None:
-        app.add_route(path, _guarded(served, name, handler), methods=[method], name=name)
+    def add(path: str, name: str, handler: Handler, method: str = "GET",
+            role: str | None = "reader") -> None:
+        app.add_route(path, _guarded(served, name, handler, role), methods=[method], name=name)
 
     routes = Routes(served)
     add("/", "index", routes.index)
     add("/predict", "predict", routes.predict, "POST")
     add("/invocations", "invocations", routes.invocations, "POST")
-    add("/ping", "ping", routes.ping)
-    add("/health", "ping", routes.ping)
-    add("/v2", "v2_server", routes.v2_server)
-    add("/v2/health/live", "v2_live", routes.v2_live)
-    add("/v2/health/ready", "v2_ready", routes.v2_ready)
+    add("/ping", "ping", routes.ping, role=None)
+    add("/health", "ping", routes.ping, role=None)
+    add("/v2", "v2_server", routes.v2_server, role=None)
+    add("/v2/health/live", "v2_live", routes.v2_live, role=None)
+    add("/v2/health/ready", "v2_ready", routes.v2_ready, role=None)
     add("/v2/models/{name}", "v2_model", routes.v2_model)
-    add("/v2/models/{name}/ready", "v2_model_ready", routes.v2_model_ready)
+    add("/v2/models/{name}/ready", "v2_model_ready", routes.v2_model_ready, role=None)
     add("/v2/models/{name}/versions/{version}", "v2_model", routes.v2_model)
     add("/v2/models/{name}/infer", "v2_infer", routes.v2_infer, "POST")
     add("/v2/models/{name}/versions/{version}/infer", "v2_infer", routes.v2_infer, "POST")
-    add("/feedback", "feedback", routes.feedback, "POST")
+    add("/feedback", "feedback", routes.feedback, "POST", role="writer")
     add("/monitor", "monitor", routes.monitor)
     add("/metrics", "metrics", routes.metrics)
 
@@ -107,13 +116,18 @@ def build_app(served: ServedModel) -> FastAPI:
     return app
 
 
-def _guarded(served: ServedModel, name: str, handler: Handler) -> Handler:
-    """Time the handler, count it, and turn every failure into a JSON error."""
+def _guarded(served: ServedModel, name: str, handler: Handler, role: str | None) -> Handler:
+    """Check the caller's token when ``role`` needs one, time the handler, count it, and turn
+    every failure into a JSON error."""
     metrics = served.requests
+    needs_token = role is not None and served.options.auth.needs_token(role)
 
     async def route(request: Request) -> Response:
         started = time.perf_counter()
         try:
+            if needs_token:
+                assert role is not None
+                await run_in_threadpool(served.check_token, bearer_token(request), role)
             response = await handler(request)
         except CairnError as exc:
             extra = {"unknown": exc.ids[:100]} if isinstance(exc, UnknownPredictions) else None
@@ -123,11 +137,21 @@ def _guarded(served: ServedModel, name: str, handler: Handler) -> Handler:
             log.exception("cairn: %s failed", name)
             response = error_response(500, "internal", f"the server failed: {exc}")
             metrics.error(name, "internal")
+        if response.status_code == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
         metrics.observe(name, response.status_code, time.perf_counter() - started)
         return response
 
     route.__name__ = f"cairn_{name}"
     return route
+
+
+def bearer_token(request: Request) -> str | None:
+    """The ``Authorization: Bearer`` token. Unlike ``cairn server``, no cookie is read: a
+    browser sends cookies by host, whatever the port, so one set by ``cairn server`` on this
+    host would otherwise sign in requests that any page makes to this server."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -170,16 +194,17 @@ class Routes:
     def __init__(self, served: ServedModel) -> None:
         self.s = served
         self.limit = served.options.max_body_bytes
+        self.max_rows = served.options.max_rows
 
     async def _json(self, request: Request) -> Any:
+        """The body as JSON; refused unread unless it is declared as JSON (see the module)."""
+        proto.require_json(request.headers.get("content-type"))
         return proto.load_json(await read_body(request, self.limit))
 
     def _rows(self, data: Any, field: str) -> list[list[Any]]:
         if self.s.spec is not None:
-            return proto.read_rows(data, self.s.spec, field).rows
-        if not isinstance(data, list) or not data:
-            raise InvalidInput(f"{field} must be a non-empty list of rows")
-        return list(data)
+            return proto.read_rows(data, self.s.spec, field, max_rows=self.max_rows).rows
+        return proto.raw_rows(data, field, self.max_rows).rows
 
     # -- cairn ----------------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
@@ -222,17 +247,11 @@ class Routes:
 
     # -- MLflow ---------------------------------------------------------------------------------
     async def invocations(self, request: Request) -> Response:
+        content_type = request.headers.get("content-type")
+        proto.invocation_media(content_type, self.s.spec)
         raw = await read_body(request, self.limit)
-        content_type = request.headers.get("content-type", "application/json")
-        if self.s.spec is not None:
-            rows = proto.parse_invocations(content_type, raw, self.s.spec).rows
-        else:
-            body = proto.load_json(raw)
-            key = next((k for k in proto.MLFLOW_KEYS if isinstance(body, dict) and k in body),
-                       None)
-            if key is None:
-                raise InvalidInput("send one of " + ", ".join(proto.MLFLOW_KEYS))
-            rows = self._rows(body[key], key)
+        rows = proto.parse_invocations(content_type, raw, self.s.spec,
+                                       max_rows=self.max_rows).rows
         outputs, ids = await self.s.predict(rows)
         return json_response({"predictions": outputs, "prediction_ids": ids})
 
@@ -288,8 +307,8 @@ class Routes:
         s.check_name(request.path_params["name"], request.path_params.get("version"))
         body = await self._json(request)
         wanted = proto.oip_requested_outputs(body, self._outputs())
-        batch = (proto.parse_oip(body, s.spec) if s.spec is not None
-                 else proto.parse_oip_raw(body))
+        batch = (proto.parse_oip(body, s.spec, max_rows=self.max_rows) if s.spec is not None
+                 else proto.parse_oip_raw(body, max_rows=self.max_rows))
         outputs, ids = await s.predict(batch.rows)
         tensors = []
         for name in wanted:

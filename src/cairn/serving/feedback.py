@@ -10,6 +10,11 @@ label sent again for the same prediction replaces the old one and is counted
 A prediction answered a moment ago may still wait in a server's log queue, its own or another
 worker's. Its id carries the millisecond it was made (UUIDv7), so an unknown id younger than
 ``grace_ms`` is waited for (the local queue is flushed first) before it is called unknown.
+
+A label is at most ``MAX_LABEL_BYTES`` of JSON: it is stored beside its prediction, shown in
+the monitor and the web UI and trained on by ``cairn retrain``, so one client sending
+megabytes per label would bloat all of them; a request holding a larger label is refused
+whole (413).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from typing import Any
 from cairn._util.ids import now_ms
 from cairn.errors import InvalidInput, NotFound
 from cairn.serving.predictions import prediction_time_ms
+from cairn.serving.protocols import PayloadTooLarge
 from cairn.store.db import Database
 
 MAX_BATCH = 100_000
+MAX_LABEL_BYTES = 64 * 1024
 GRACE_MS = 3_000
 _CHUNK = 500
 
@@ -75,6 +82,9 @@ def parse_feedback(body: Any) -> list[tuple[str, str]]:
             label = json.dumps(item["label"], allow_nan=False)
         except ValueError as exc:
             raise InvalidInput(f"{where}label for {pid} is not a finite JSON value") from exc
+        if len(label) > MAX_LABEL_BYTES:  # json.dumps escapes to ASCII: characters are bytes
+            raise PayloadTooLarge(f"{where}the label for {pid} is {len(label):,} bytes of JSON; "
+                                  f"a label may have at most {MAX_LABEL_BYTES:,}")
         out.append((pid, label))
     return out
 

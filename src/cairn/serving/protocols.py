@@ -10,6 +10,13 @@ Every value is checked against the model's input spec (read from its signature),
 column, width or type is refused with a message naming it (HTTP 422) before the model sees it,
 and a malformed body gets 400. Parsing is plain Python over lists: a single row costs a few
 microseconds.
+
+A request may cost the server no more than its size warrants: bodies must say they are JSON
+(or CSV, for MLflow), because a browser lets any web page post ``text/plain`` or an untyped
+body to any address without asking; a tensor's shape must agree with its data and have no
+empty dimension (``[2000000, 0]`` with no data would otherwise be two million empty rows to
+score, answer and log); and a request holds at most ``max_rows`` rows (413 beyond), counted
+before any row is checked.
 """
 
 from __future__ import annotations
@@ -42,6 +49,33 @@ class UnsupportedMediaType(InvalidInput):
 class PayloadTooLarge(InvalidInput):
     http_status = 413
     code = "payload_too_large"
+
+
+DEFAULT_MAX_ROWS = 10_000
+JSON = "application/json"
+CSV_TYPES = ("text/csv", "application/csv")
+
+
+def check_rows(count: int, max_rows: int | None, field: str) -> None:
+    """Refuse a request of more than ``max_rows`` rows before any of them is checked."""
+    if max_rows is not None and count > max_rows:
+        raise PayloadTooLarge(f"{field} has {count:,} rows; this server takes at most "
+                              f"{max_rows:,} per request")
+
+
+def media_type(content_type: str | None) -> str:
+    """``"Application/JSON; charset=utf-8"`` -> ``"application/json"``; "" when absent."""
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def require_json(content_type: str | None) -> None:
+    """Refuse a body not declared as JSON: a web page can make a browser post ``text/plain``
+    (or a body with no type) to any server without the browser asking it first, but not
+    ``application/json``, so this keeps other sites from writing predictions and labels."""
+    kind = media_type(content_type)
+    if kind != JSON:
+        said = f"says {kind!r}" if kind else "is missing"
+        raise UnsupportedMediaType(f"send the body as {JSON}: its Content-Type {said}")
 
 
 @dataclass(frozen=True)
@@ -92,22 +126,24 @@ def load_json(raw: bytes) -> Any:
 
 
 # -- /predict ---------------------------------------------------------------------------------
-def parse_predict(body: Any, spec: InputSpec) -> Batch:
+def parse_predict(body: Any, spec: InputSpec, *,
+                  max_rows: int | None = DEFAULT_MAX_ROWS) -> Batch:
     if not isinstance(body, dict) or "inputs" not in body:
         raise InvalidInput('send {"inputs": [[...], ...]}: a list of rows or records')
-    return read_rows(body["inputs"], spec, "inputs")
+    return read_rows(body["inputs"], spec, "inputs", max_rows=max_rows)
 
 
-def read_rows(data: Any, spec: InputSpec, field: str) -> Batch:
+def read_rows(data: Any, spec: InputSpec, field: str, *, max_rows: int | None = None) -> Batch:
     """Rows as lists, records, a dict of columns, or one flat row; checked against ``spec``."""
     if isinstance(data, dict):
         if data and all(isinstance(v, list) for v in data.values()):
-            return _from_columns(data, spec, field)
+            return _from_columns(data, spec, field, max_rows)
         return Batch([check_record(data, spec, 0)])
     if not isinstance(data, list):
         raise InvalidInput(f"{field} must be a list of rows or records")
     if not data:
         raise InvalidInput(f"{field} is empty: send at least one row")
+    check_rows(len(data), max_rows, field)
     first = data[0]
     if not isinstance(first, (list, dict)):
         if len(data) == spec.width and spec.width > 1:  # one flat row, as curl users type it
@@ -175,7 +211,8 @@ def check_value(value: Any, col: Column, index: int) -> Any:
                          f"(row {index})")
 
 
-def _from_columns(data: Mapping[str, list[Any]], spec: InputSpec, field: str) -> Batch:
+def _from_columns(data: Mapping[str, list[Any]], spec: InputSpec, field: str,
+                  max_rows: int | None) -> Batch:
     for name in data:
         if name not in spec.names:
             raise SchemaMismatch(f"{field} has the unknown column {name!r}; the model takes "
@@ -184,6 +221,7 @@ def _from_columns(data: Mapping[str, list[Any]], spec: InputSpec, field: str) ->
     if len(lengths) != 1:
         raise SchemaMismatch(f"the columns of {field} have different lengths")
     n = lengths.pop()
+    check_rows(n, max_rows, field)
     for col in spec.columns:
         if col.name not in data:
             raise SchemaMismatch(f"{field} lacks the column {col.name!r}")
@@ -197,14 +235,27 @@ def _from_columns(data: Mapping[str, list[Any]], spec: InputSpec, field: str) ->
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def parse_invocations(content_type: str, raw: bytes, spec: InputSpec) -> Batch:
-    kind = content_type.split(";")[0].strip().lower()
-    if kind in ("text/csv", "application/csv"):
-        return parse_csv(raw, spec)
-    if kind not in ("", "application/json"):
-        raise UnsupportedMediaType(f"unsupported content type {kind!r}; send application/json "
-                                   "or text/csv")
+def invocation_media(content_type: str | None, spec: InputSpec | None) -> str:
+    """``application/json``, or a CSV type for a model taking a table; anything else is
+    refused (415), before the body is read."""
+    kind = media_type(content_type)
+    if kind == JSON or (kind in CSV_TYPES and spec is not None):
+        return kind
+    said = f"content type {kind!r}" if kind else "a body without a Content-Type"
+    accepted = JSON + (" or text/csv" if spec is not None else "")
+    raise UnsupportedMediaType(f"unsupported {said}; send {accepted}")
+
+
+def parse_invocations(content_type: str | None, raw: bytes, spec: InputSpec | None, *,
+                      max_rows: int | None = DEFAULT_MAX_ROWS) -> Batch:
+    """An MLflow scoring request; ``spec`` None (a model whose input is not a table) takes the
+    rows of any of the JSON keys as they are."""
+    if invocation_media(content_type, spec) != JSON:
+        assert spec is not None
+        return parse_csv(raw, spec, max_rows=max_rows)
     body = load_json(raw)
+    if spec is None:
+        return _raw_invocation(body, max_rows)
     if not isinstance(body, dict):
         raise InvalidInput("send a JSON object with one of: " + ", ".join(MLFLOW_KEYS))
     found = [k for k in MLFLOW_KEYS if k in body]
@@ -220,23 +271,40 @@ def parse_invocations(content_type: str, raw: bytes, spec: InputSpec) -> Batch:
             raise InvalidInput('dataframe_split must be {"columns": [...], "data": [[...]]}')
         columns = data.get("columns")
         if columns is None:
-            return read_rows(data["data"], spec, "dataframe_split.data")
+            return read_rows(data["data"], spec, "dataframe_split.data", max_rows=max_rows)
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
             raise InvalidInput("dataframe_split.columns must be a list of column names")
+        check_rows(len(data["data"]), max_rows, "dataframe_split.data")
         records = []
         for i, row in enumerate(data["data"]):
             if not isinstance(row, list) or len(row) != len(columns):
                 raise SchemaMismatch(f"dataframe_split.data[{i}] must hold {len(columns)} "
                                      "values, one per column")
             records.append(dict(zip(columns, row, strict=True)))
-        return read_rows(records, spec, "dataframe_split.data")
+        return read_rows(records, spec, "dataframe_split.data", max_rows=max_rows)
     if key == "dataframe_records" and not (isinstance(data, list)
                                            and all(isinstance(r, dict) for r in data)):
         raise InvalidInput("dataframe_records must be a list of records (objects)")
-    return read_rows(data, spec, key)
+    return read_rows(data, spec, key, max_rows=max_rows)
 
 
-def parse_csv(raw: bytes, spec: InputSpec) -> Batch:
+def _raw_invocation(body: Any, max_rows: int | None) -> Batch:
+    """The rows under the first MLflow key, unchecked: the model's input is not a table."""
+    key = next((k for k in MLFLOW_KEYS if isinstance(body, dict) and k in body), None)
+    if key is None:
+        raise InvalidInput("send one of " + ", ".join(MLFLOW_KEYS))
+    return raw_rows(body[key], key, max_rows)
+
+
+def raw_rows(data: Any, field: str, max_rows: int | None) -> Batch:
+    """Rows for a model without a table signature: any non-empty list, capped in length."""
+    if not isinstance(data, list) or not data:
+        raise InvalidInput(f"{field} must be a non-empty list of rows")
+    check_rows(len(data), max_rows, field)
+    return Batch(list(data))
+
+
+def parse_csv(raw: bytes, spec: InputSpec, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Batch:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -245,6 +313,7 @@ def parse_csv(raw: bytes, spec: InputSpec) -> Batch:
     if not lines:
         raise InvalidInput("the CSV body is empty")
     header = [h.strip() for h in lines[0]]
+    check_rows(len(lines) - 1, max_rows, "csv")  # with a header row, or one row more without
     if set(header) & set(spec.names) or spec.named:
         records = []
         for i, cells in enumerate(lines[1:]):
@@ -255,9 +324,9 @@ def parse_csv(raw: bytes, spec: InputSpec) -> Batch:
                 cells, header, strict=True)), strict=True)))
         if not records:
             raise InvalidInput("the CSV body has a header but no rows")
-        return read_rows(records, spec, "csv")
+        return read_rows(records, spec, "csv", max_rows=max_rows)
     rows = [[_cell(c, spec, None, j) for j, c in enumerate(cells)] for cells in lines]
-    return read_rows(rows, spec, "csv")
+    return read_rows(rows, spec, "csv", max_rows=max_rows)
 
 
 def _cell(text: str, spec: InputSpec, name: str | None, position: int = 0) -> Any:
@@ -291,7 +360,7 @@ def oip_datatype(kind: str) -> str:
     return {NUMBER: "FP64", INTEGER: "INT64", STRING: "BYTES", BOOL: "BOOL"}.get(kind, "BYTES")
 
 
-def parse_oip(body: Any, spec: InputSpec) -> Batch:
+def parse_oip(body: Any, spec: InputSpec, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Batch:
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body[
             "inputs"]:
         raise InvalidInput('send {"inputs": [{"name", "shape", "datatype", "data"}, ...]}')
@@ -305,8 +374,9 @@ def parse_oip(body: Any, spec: InputSpec) -> Batch:
             raise SchemaMismatch(f"input {name!r} has shape {shape}; the model takes "
                                  f"[n, {spec.width}]: {spec.describe()}")
         width = shape[1]
+        check_rows(shape[0], max_rows, f"input {name!r}")
         return read_rows([values[i:i + width] for i in range(0, len(values), width)], spec,
-                         f"input {name!r}")
+                         f"input {name!r}", max_rows=max_rows)
     for name in by_name:
         if name not in spec.names:
             raise SchemaMismatch(f"unknown input {name!r}; the model takes "
@@ -320,7 +390,7 @@ def parse_oip(body: Any, spec: InputSpec) -> Batch:
             raise SchemaMismatch(f"input {col.name!r} has shape {shape}; a column is [n] or "
                                  "[n, 1]")
         columns[col.name] = values
-    return _from_columns(columns, spec, "inputs")
+    return _from_columns(columns, spec, "inputs", max_rows)
 
 
 def _tensor(t: Any, index: int) -> tuple[str, list[int], list[Any]]:
@@ -331,8 +401,10 @@ def _tensor(t: Any, index: int) -> tuple[str, list[int], list[Any]]:
     datatype = t.get("datatype")
     if not isinstance(name, str):
         raise InvalidInput(f"inputs[{index}] has no name")
-    if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
-        raise InvalidInput(f"input {name!r}: shape must be a list of non-negative integers")
+    if not (isinstance(shape, list) and all(type(d) is int and d >= 1 for d in shape)):
+        # no zero: [n, 0] says n rows of nothing, which data [] would satisfy for any n
+        raise InvalidInput(f"input {name!r}: shape must be a list of positive integers, "
+                           f"not {json.dumps(shape)}")
     if datatype not in OIP_TYPES:
         known = ", ".join(sorted(OIP_TYPES))
         raise InvalidInput(f"input {name!r}: datatype must be one of {known}")
@@ -344,8 +416,8 @@ def _tensor(t: Any, index: int) -> tuple[str, list[int], list[Any]]:
         raise InvalidInput(f"input {name!r}: data nests too deeply") from exc
     size = math.prod(shape)
     if len(values) != size:
-        raise SchemaMismatch(f"input {name!r} has {len(values)} values but its shape {shape} "
-                             f"needs {size}")
+        raise InvalidInput(f"input {name!r} has {len(values):,} values but its shape {shape} "
+                           f"needs {size:,}")
     for v in values:
         ok = (type(v) in (int, float) if datatype in OIP_NUMERIC
               else type(v) is bool if datatype == "BOOL" else type(v) is str)
@@ -365,14 +437,16 @@ def flatten(data: Any) -> list[Any]:
     return out
 
 
-def parse_oip_raw(body: Any) -> Batch:
+def parse_oip_raw(body: Any, *, max_rows: int | None = DEFAULT_MAX_ROWS) -> Batch:
     """OIP input for a model whose signature is not a table: the first tensor, split in rows."""
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body[
             "inputs"]:
         raise InvalidInput('send {"inputs": [{"name", "shape", "datatype", "data"}, ...]}')
-    _, shape, values = _tensor(body["inputs"][0], 0)
+    tensors = [_tensor(t, i) for i, t in enumerate(body["inputs"])]  # every input checked
+    name, shape, values = tensors[0]
     if not shape:
         raise SchemaMismatch("the input tensor needs a batch dimension")
+    check_rows(shape[0], max_rows, f"input {name!r}")
     size = math.prod(shape[1:])
     return Batch([_reshape(values[i * size:(i + 1) * size], shape[1:]) for i in range(shape[0])])
 

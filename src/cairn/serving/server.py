@@ -18,12 +18,14 @@ import logging
 import os
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from cairn.errors import Conflict, InvalidInput
+from cairn.serving.protocols import DEFAULT_MAX_ROWS
+from cairn.serving.state import ServeAuth
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -34,6 +36,8 @@ ENV_REF = "CAIRN_SERVE_REF"
 ENV_BATCH_SIZE = "CAIRN_SERVE_BATCH_MAX_SIZE"
 ENV_BATCH_LATENCY = "CAIRN_SERVE_BATCH_MAX_LATENCY_MS"
 ENV_NO_LOG = "CAIRN_SERVE_NO_LOG"
+ENV_MAX_ROWS = "CAIRN_SERVE_MAX_ROWS"
+ENV_AUTH = "CAIRN_SERVE_AUTH"  # "predictions,feedback", the endpoints that need a token
 
 
 def _set_no_delay(transport: asyncio.BaseTransport) -> None:
@@ -62,6 +66,8 @@ class ServeConfig:
     batch_max_size: int | None = None
     batch_max_latency_ms: float | None = None
     log_predictions: bool = True
+    max_rows: int = DEFAULT_MAX_ROWS
+    auth: ServeAuth = field(default_factory=ServeAuth)
 
 
 def pin_ref(project: Project, ref: str) -> tuple[str, str]:
@@ -109,7 +115,8 @@ def run(project: Project, config: ServeConfig) -> None:
 
         app = create_serving_app(project, config.ref, batch_max_size=config.batch_max_size,
                                  batch_max_latency_ms=config.batch_max_latency_ms,
-                                 log_predictions=config.log_predictions)
+                                 log_predictions=config.log_predictions,
+                                 max_rows=config.max_rows, auth=config.auth)
         uvicorn.Server(uvicorn.Config(app, **common)).run()  # type: ignore[arg-type]
         return
     os.environ["CAIRN_DIR"] = str(project.store_dir)
@@ -117,6 +124,9 @@ def run(project: Project, config: ServeConfig) -> None:
     _set_env(ENV_BATCH_SIZE, config.batch_max_size)
     _set_env(ENV_BATCH_LATENCY, config.batch_max_latency_ms)
     _set_env(ENV_NO_LOG, None if config.log_predictions else 1)
+    _set_env(ENV_MAX_ROWS, config.max_rows)
+    _set_env(ENV_AUTH, ",".join(k for k in ("predictions", "feedback")
+                                if getattr(config.auth, k)))
     uvicorn.run("cairn.serving.server:app_from_env", factory=True, workers=config.workers,
                 **common)  # type: ignore[arg-type]
 
@@ -134,6 +144,8 @@ def app_from_env() -> FastAPI:
         batch_max_size=int(size) if size else None,
         batch_max_latency_ms=float(latency) if latency else None,
         log_predictions=not os.environ.get(ENV_NO_LOG),
+        max_rows=int(os.environ.get(ENV_MAX_ROWS) or DEFAULT_MAX_ROWS),
+        auth=ServeAuth(**{k: True for k in (os.environ.get(ENV_AUTH) or "").split(",") if k}),
     )
 
 

@@ -17,15 +17,35 @@ from cairn.serving.metrics_text import RequestMetrics
 from cairn.serving.model_io import ModelRunner
 from cairn.serving.monitor import Deployment, MonitorSettings, monitor_report
 from cairn.serving.predictions import LogRow, PredictionLog, new_prediction_id
+from cairn.serving.protocols import DEFAULT_MAX_ROWS
 
 if TYPE_CHECKING:
     from cairn.models.loading import LoadedModel
     from cairn.project import Project
+    from cairn.server.accounts import TokenChecker
     from cairn.store.core import MetaStore
 
 log = logging.getLogger("cairn.serving")
 
 MONITOR_CACHE_S = 1.0
+
+
+@dataclass(frozen=True)
+class ServeAuth:
+    """Which endpoints need an API token of ``cairn server``'s accounts: predictions and
+    reads need the reader role, ``/feedback`` the writer role. Health checks never do, so a
+    load balancer can probe without one."""
+
+    predictions: bool = False
+    feedback: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.predictions or self.feedback
+
+    def needs_token(self, role: str) -> bool:
+        """Whether a request needing ``role`` (reader or writer) must bring a token."""
+        return self.feedback if role == "writer" else self.predictions
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,8 @@ class ServeOptions:
     log_predictions: bool = True
     max_body_bytes: int = 16 * 1024 * 1024
     log_queue_size: int = 100_000
+    max_rows: int = DEFAULT_MAX_ROWS
+    auth: ServeAuth = ServeAuth()
 
 
 class ServedModel:
@@ -52,6 +74,11 @@ class ServedModel:
         self.spec = self.runner.spec
         self.model_id = model_id(store, self.name)
         self.requests = RequestMetrics()
+        self.tokens: TokenChecker | None = None
+        if options.auth.any:
+            from cairn.server.accounts import TokenChecker
+
+            self.tokens = TokenChecker(store.db)
         self.log = PredictionLog(store.db, max_queue=options.log_queue_size,
                                  spill_dir=project.store_dir / "serving")
         self.log.enabled = options.log_predictions
@@ -104,6 +131,30 @@ class ServedModel:
             ]
             self.log.record(entries)
         return outputs, ids
+
+    def check_token(self, token: str | None, role: str) -> None:
+        """Refuse a request without a token of ``cairn server``'s accounts (401) or whose user
+        lacks ``role`` in this project (403). The checker remembers answers for a few seconds,
+        so a revoked token stops working within that time."""
+        from cairn.errors import PermissionDenied
+        from cairn.server.accounts import allows
+        from cairn.server.errors import Unauthenticated
+
+        assert self.tokens is not None
+        if token is None:
+            raise Unauthenticated("this model server needs an API token, sent as "
+                                  "Authorization: Bearer TOKEN",
+                                  hint="an admin makes one: cairn server token create USER")
+        user = self.tokens.user_for(token)
+        if user is None:
+            raise Unauthenticated("the API token is not valid (unknown or revoked)")
+        held = self.tokens.role(user, self.store.project_id)
+        if not allows(held, role):
+            has = f"is a {held} of" if held else "has no role in"
+            raise PermissionDenied(
+                f"{user.name} {has} project {self.store.project_name!r}; this needs the "
+                f"{role} role",
+                hint=f"an admin can grant it: cairn server user add {user.name} --role {role}")
 
     def check_name(self, name: str, version: str | None = None) -> None:
         if name != self.name:
