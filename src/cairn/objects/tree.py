@@ -19,8 +19,10 @@ Decisions a user can notice:
   snapshot never reads outside its root and a link cycle cannot loop. The root itself may be
   a link; it is followed. Empty folders, sockets, FIFOs and devices are not recorded.
 - Restoring never writes outside ``dest``: entry paths that are absolute or contain ``..``
-  are refused as ``Corrupt``, links are created after every file, and a folder in ``dest``
-  that is a link leading out of ``dest`` is refused rather than written through. Files are
+  are refused as ``Corrupt``; every folder below ``dest`` is opened by name with
+  ``O_NOFOLLOW``, so a link anywhere on the way (restored earlier, or planted) is refused
+  rather than written through; links are created after every file, and a link whose target
+  leads out of the destination is refused (``Conflict``). Files are
   reflinked from the store where the filesystem allows it, copied otherwise; never hard
   linked, because a hard link shares the store's read-only inode, which restoring the mode or
   a later in-place write would change.
@@ -418,34 +420,105 @@ def _inside(path: str, top: str) -> bool:
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
-def _make_folders(top: str, parts: list[str], made: set[str]) -> str:
-    """Create ``top/parts…`` as real folders inside ``top``, refusing links that lead out."""
-    current = top
-    for part in parts:
-        current = os.path.join(current, part)
-        if current in made:
-            continue
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def link_leads_out(link_path: str, target: str) -> bool:
+    """Whether a link at ``link_path`` (relative, ``/``-separated) to ``target`` leaves its root.
+
+    Judged from the text alone, as if no other link existed: absolute, empty and NUL-holding
+    targets always lead out, and each ``..`` climbs one folder of ``link_path``'s own.
+    """
+    if not target or "\0" in target or target.startswith("/"):
+        return True
+    depth = link_path.count("/")
+    for part in target.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+def check_links(store: ObjectStore, tree: Tree, what: str) -> None:
+    """Refuse a tree holding a link that leads out of any folder it could be restored into.
+
+    Only absolute (or empty) targets can be judged without knowing where the tree will land;
+    a restore checks relative targets against its destination (``restore_tree``).
+    """
+    for entry in tree.entries:
+        if entry.is_link:
+            target = os.fsdecode(store.get_bytes(entry.oid))
+            if not target or "\0" in target or target.startswith("/"):
+                raise InvalidInput(f"{what} holds a link {entry.path!r} to {target!r}, "
+                                   "which leads out of any folder it is restored into")
+
+
+class _Folders:
+    """Descriptors of folders beneath a root, each opened by name without following links.
+
+    This is ``openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`` done one component at a time,
+    portable to every POSIX system: a link anywhere on a destination path (restored by an
+    earlier tree, by git, or planted by anyone) is refused, never written through. Only the
+    chain of the last folder opened stays open, so 100k folders never exhaust descriptors.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.root_fd = os.open(root, _FOLDER_FLAGS & ~os.O_NOFOLLOW)
+        self.chain: list[tuple[str, int]] = []
+
+    def open(self, parts: list[str]) -> int:
+        """The folder ``root/parts…``, created as real folders where absent."""
+        keep = 0
+        while keep < min(len(parts), len(self.chain)) and self.chain[keep][0] == parts[keep]:
+            keep += 1
+        for _, fd in self.chain[keep:]:
+            os.close(fd)
+        del self.chain[keep:]
+        fd = self.chain[-1][1] if self.chain else self.root_fd
+        for i in range(keep, len(parts)):
+            fd = self._open_one(fd, parts[i], "/".join(parts[: i + 1]))
+            self.chain.append((parts[i], fd))
+        return fd
+
+    def _open_one(self, parent: int, name: str, shown: str) -> int:
         try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            os.mkdir(current)
-            st = os.lstat(current)
-        if stat.S_ISLNK(st.st_mode):
-            real = os.path.realpath(current)
-            if not (_inside(real, top) and os.path.isdir(real)):
-                raise Conflict(f"{current} is a link leading out of {top}; not writing through it")
-        elif not stat.S_ISDIR(st.st_mode):
-            raise Conflict(f"{current} is a file where the tree has a folder")
-        made.add(current)
-    return current
+            os.mkdir(name, 0o777, dir_fd=parent)
+        except FileExistsError:
+            pass
+        try:
+            return os.open(name, _FOLDER_FLAGS, dir_fd=parent)
+        except OSError as exc:
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                raise Conflict(f"{shown!r} is a link where a folder is needed; cairn does not "
+                               "write through links") from exc
+            raise Conflict(f"{shown!r} is a file where the tree has a folder") from exc
+
+    def close(self) -> None:
+        for _, fd in self.chain:
+            os.close(fd)
+        self.chain.clear()
+        os.close(self.root_fd)
 
 
-def _place(tmp: str, target: str) -> None:
+def _place(folder: int, tmp: str, name: str, shown: str) -> None:
     try:
-        os.replace(tmp, target)
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
     except OSError as exc:
-        os.unlink(tmp)
-        raise Conflict(f"cannot write {target}: {exc.strerror}") from exc
+        os.unlink(tmp, dir_fd=folder)
+        raise Conflict(f"cannot write {shown}: {exc.strerror}") from exc
+
+
+def _relative_parts(dest: Path, within: Path) -> list[str]:
+    rel = os.path.relpath(os.path.abspath(dest), os.path.abspath(within))
+    parts = [] if rel == "." else rel.split(os.sep)
+    if ".." in parts:
+        raise InvalidInput(f"{dest} is not inside {within}")
+    return parts
 
 
 def restore_tree(
@@ -455,36 +528,95 @@ def restore_tree(
     *,
     link: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    within: Path | None = None,
 ) -> None:
     """Write the tree's files under ``dest`` (reflinked when ``link`` and possible, else copied).
 
+    ``within`` (default ``dest``) is the folder trusted as it is; every folder from there
+    down is opened without following links, and link entries must resolve inside it.
     Existing files at the same paths are replaced; other files in ``dest`` are left alone.
     """
-    tree = read_tree(store, oid)
+    restore_entries(store, read_tree(store, oid), dest, link=link, progress=progress,
+                    within=within)
+
+
+def restore_blob(store: ObjectStore, oid: str, size: int, dest: Path, *, within: Path) -> None:
+    """Write the stored file ``oid`` at ``dest`` without following a link beneath ``within``."""
+    restore_entries(store, Tree((TreeEntry(dest.name, oid, size),)), dest.parent,
+                    within=within)
+
+
+def restore_entries(
+    store: ObjectStore,
+    tree: Tree,
+    dest: Path,
+    *,
+    link: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    within: Path | None = None,
+) -> None:
+    """``restore_tree`` of a tree already read (see there)."""
+    top = within if within is not None else dest
+    prefix = _relative_parts(dest, top)
+    base = "".join(p + "/" for p in prefix)
+    links = [(e, os.fsdecode(store.get_bytes(e.oid))) for e in tree.entries if e.is_link]
+    for entry, target in links:  # before anything is written
+        if link_leads_out(base + entry.path, target):
+            raise Conflict(f"{base + entry.path!r} would be a link to {target!r}, which "
+                           "leads out of the folder it is restored into")
     try:
-        os.makedirs(dest, exist_ok=True)
+        os.makedirs(top, exist_ok=True)
     except FileExistsError as exc:
-        raise Conflict(f"cannot restore into {dest}: it is a file") from exc
-    top = os.path.realpath(dest)
-    made: set[str] = set()
-    total, done = tree.size, 0
-    # Links last: no file is ever written through a link this restore created.
-    for entry in sorted(tree.entries, key=lambda e: e.is_link):
-        *folders, name = entry.path.split("/")
-        target = os.path.join(_make_folders(top, folders, made), name)
-        tmp = os.path.join(os.path.dirname(target), f".{name}.cairn-tmp-{uuid.uuid4().hex[:12]}")
-        if entry.is_link:
-            os.symlink(os.fsdecode(store.get_bytes(entry.oid)), tmp)
-        else:
-            _write_file(store, entry, tmp, link)
-        _place(tmp, target)
-        done += entry.size
-        if progress is not None:
-            progress(done, total)
+        raise Conflict(f"cannot restore into {top}: it is a file") from exc
+    if not os.path.isdir(top):
+        raise Conflict(f"cannot restore into {top}: it is a file")
+    folders = _Folders(os.path.abspath(top))
+    try:
+        total, done = tree.size, 0
+        folders.open(prefix)  # the destination itself, even for an empty tree
+        for entry in (e for e in tree.entries if not e.is_link):
+            *parts, name = entry.path.split("/")
+            folder = folders.open(prefix + parts)
+            tmp = f".{name}.cairn-tmp-{uuid.uuid4().hex[:12]}"
+            _write_file(store, entry, folder, tmp, link)
+            _place(folder, tmp, name, base + entry.path)
+            done += entry.size
+            if progress is not None:
+                progress(done, total)
+        # Links last: no file of this tree is ever written through a link it holds.
+        for entry, target in links:
+            *parts, name = entry.path.split("/")
+            folder = folders.open(prefix + parts)
+            tmp = f".{name}.cairn-tmp-{uuid.uuid4().hex[:12]}"
+            os.symlink(target, tmp, dir_fd=folder)
+            _place(folder, tmp, name, base + entry.path)
+            done += entry.size
+            if progress is not None:
+                progress(done, total)
+    finally:
+        folders.close()
+    outward = links_leading_out(Path(top), [base + e.path for e, _ in links])
+    if outward:
+        raise Conflict(f"{os.path.relpath(outward[0], top)!r} is a link leading out of the "
+                       "folder it is restored into")
 
 
-def _write_file(store: ObjectStore, entry: TreeEntry, tmp: str, clone: bool) -> None:
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+def links_leading_out(top: Path, rel_paths: Iterable[str]) -> list[str]:
+    """Those of the links at ``top/rel_path`` whose target, followed as the system would,
+    ends outside ``top``: links chained through other links are judged by where they land."""
+    real = os.path.realpath(top)
+    out = []
+    for rel in rel_paths:
+        full = os.path.join(top, rel)
+        if os.path.islink(full) and not _inside(os.path.realpath(full), real):
+            out.append(full)
+    return out
+
+
+def _write_file(store: ObjectStore, entry: TreeEntry, folder: int, tmp: str,
+                clone: bool) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(tmp, flags, 0o600, dir_fd=folder)
     try:
         try:
             with store.open(entry.oid) as src:
@@ -497,5 +629,5 @@ def _write_file(store: ObjectStore, entry: TreeEntry, tmp: str, clone: bool) -> 
         finally:
             os.close(fd)
     except BaseException:
-        os.unlink(tmp)
+        os.unlink(tmp, dir_fd=folder)
         raise

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from cairn.objects.local import LocalObjectStore
-from cairn.objects.tree import read_tree
+from cairn.objects.tree import check_links, read_tree
 from cairn.remote.base import Remote
 from cairn.remote.bundle import direct_oids, import_bundle, is_tree_object, validate_bundle
 from cairn.remote.push import DEFAULT_JOBS, Progress, transfer
@@ -63,6 +63,8 @@ def pull_run(
         finally:
             if progress is not None:
                 progress.finish()
+        for oid in trees:  # before any tree enters the store or the run is imported
+            check_links(local, read_tree(staging, oid), f"the pulled tree {oid[:12]}")
         tree_set = set(trees)
         for oid in [o for o in direct if o not in tree_set] + trees:  # trees last
             local.put_file(staging.path_for(oid), oid)

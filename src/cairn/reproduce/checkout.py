@@ -9,6 +9,10 @@ Code in git is exported from the project's own repository through a temporary in
 (``git read-tree`` + ``git checkout-index --prefix``): the user's working tree, index, HEAD
 and branches are never touched. The recorded uncommitted diff is then applied with ``git
 apply`` outside any repository, and the untracked files are restored from their tree.
+Nothing is ever written through a symbolic link: every folder below the temporary folder is
+opened without following links, so a link restored from one tree (or made by the diff) with
+a declared input or output under it is refused, and so is a link the diff or a tree would
+leave pointing out of the checkout. Links from the commit itself are git's own checkout.
 Files are reflinked from the store where the file system allows it and copied otherwise;
 they are never hard-linked, since a hard link shares the store's read-only file, and a later
 ``chmod`` or in-place write in the checkout would change the stored object.
@@ -28,8 +32,7 @@ from pathlib import Path
 from cairn.errors import CairnError, Conflict, Corrupt, NotFound, PermissionDenied
 from cairn.objects.base import ObjectStore
 from cairn.objects.hashing import hash_bytes, hash_file
-from cairn.objects.local import copy_stream
-from cairn.objects.tree import Tree, restore_tree
+from cairn.objects.tree import Tree, links_leading_out, restore_blob, restore_tree
 from cairn.project import Project
 from cairn.reproduce.plan import DataFile, ReproPlan
 
@@ -99,10 +102,11 @@ def checkout(
         raise PermissionDenied(f"cannot create a folder in {dest.parent}: {exc.strerror}") from exc
     try:
         warnings = list(plan.warnings)
-        code_files = _restore_code(project, objects, plan, tmp, warnings)
+        code_files, committed = _restore_code(project, objects, plan, tmp, warnings)
         base = tmp / plan.project_rel if plan.project_rel else tmp
         data = plan.data if with_outputs else plan.inputs
-        data_bytes = _restore_data(objects, data, base, progress)
+        data_bytes = _restore_data(objects, data, base, progress, tmp)
+        _refuse_outward_links(tmp, committed, "{} is a link leading out of the checkout")
         _move_into_place(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -132,15 +136,20 @@ def _move_into_place(tmp: Path, dest: Path) -> None:
 # -- code -------------------------------------------------------------------------------------
 def _restore_code(
     project: Project, objects: ObjectStore, plan: ReproPlan, dest: Path, warnings: list[str]
-) -> int:
+) -> tuple[int, dict[str, str]]:
+    """The number of code files restored, and the links the commit itself holds."""
     code = plan.code
+    committed: dict[str, str] = {}
     if code is None:
-        return 0
+        return 0, committed
     if code.kind == "git":
         if code.commit:
             _export_commit(project, code.root, code.commit, code.remote, dest)
+            committed = _links_under(dest)
         if code.diff_oid:
             _apply_diff(objects, code.diff_oid, code.commit, dest)
+            _refuse_outward_links(dest, committed, "the recorded uncommitted changes make {} "
+                                                   "a link leading out of the checkout")
         if code.untracked is not None:
             restore_verified(objects, code.untracked.oid, dest, "untracked file")
         if (dest / ".gitmodules").exists():
@@ -155,7 +164,30 @@ def _restore_code(
         names = ", ".join(missing[:3]) + (", …" if len(missing) > 3 else "")
         warnings.append(f"{len(missing)} file(s) were too large to record and are "
                         f"missing from the checkout: {names}")
-    return sum(len(files) for _, _, files in os.walk(dest))
+    return sum(len(files) for _, _, files in os.walk(dest)), committed
+
+
+def _links_under(top: Path) -> dict[str, str]:
+    """Every symbolic link below ``top`` (never followed), by relative path, with its target."""
+    found: dict[str, str] = {}
+    for folder, dirs, files in os.walk(top):
+        for name in files + dirs:
+            full = os.path.join(folder, name)
+            if os.path.islink(full):
+                found[os.path.relpath(full, top)] = os.readlink(full)
+    return found
+
+
+def _refuse_outward_links(top: Path, committed: dict[str, str], sentence: str) -> None:
+    """Refuse links below ``top`` that end outside it, except those the commit holds as is.
+
+    Judged on the folder as written, so links chained through links are followed as the
+    system would (``links_leading_out``); ``sentence`` names the first with ``{}``.
+    """
+    added = [rel for rel, target in _links_under(top).items() if committed.get(rel) != target]
+    outward = links_leading_out(top, added)
+    if outward:
+        raise Conflict(sentence.format(os.path.relpath(outward[0], top)))
 
 
 def _git(repo: Path, *args: str, env: dict[str, str] | None = None,
@@ -267,11 +299,11 @@ def load_tree(objects: ObjectStore, oid: str, kind: str, prefix: str = "") -> Tr
 
 def restore_verified(
     objects: ObjectStore, oid: str, dest: Path, kind: str, prefix: str = "",
-    progress: Progress | None = None,
+    progress: Progress | None = None, within: Path | None = None,
 ) -> Tree:
-    """Restore a tree under ``dest`` and rehash what was written."""
+    """Restore a tree under ``dest`` (never through a link below ``within``) and rehash it."""
     tree = load_tree(objects, oid, kind, prefix)
-    restore_tree(objects, oid, dest, progress=progress)
+    restore_tree(objects, oid, dest, progress=progress, within=within)
     for entry in tree.entries:
         if entry.is_link:
             continue
@@ -283,28 +315,25 @@ def restore_verified(
     return tree
 
 
-def restore_file(objects: ObjectStore, item: DataFile, target: Path) -> None:
-    """Restore one stored file at ``target`` (reflinked where possible) and rehash it."""
+def restore_file(objects: ObjectStore, item: DataFile, target: Path, within: Path) -> None:
+    """Restore one stored file at ``target`` (never through a link below ``within``), rehashed.
+
+    The checkout is a temporary folder until every file is checked, so a damaged object
+    fails it before anything is in place.
+    """
     if not objects.has(item.oid):
         raise NotFound(f"object {item.oid} ({item.kind} {item.path}) is missing from the store",
                        hint=_FSCK_HINT)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.cairn-tmp-{uuid.uuid4().hex[:8]}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        with objects.open(item.oid) as src:
-            copy_stream(src, fd)
-    finally:
-        os.close(fd)
-    if hash_file(tmp) != item.oid:
-        tmp.unlink()
+    size = objects.size(item.oid)
+    restore_blob(objects, item.oid, size, target, within=within)
+    if hash_file(target) != item.oid:
         raise Corrupt(f"object {item.oid} ({item.kind} {item.path}) is corrupt: its bytes do "
                       "not match its id", hint=_FSCK_HINT)
-    os.replace(tmp, target)
 
 
 def _restore_data(
-    objects: ObjectStore, items: tuple[DataFile, ...], base: Path, progress: Progress | None
+    objects: ObjectStore, items: tuple[DataFile, ...], base: Path, progress: Progress | None,
+    within: Path,
 ) -> int:
     total = sum(item.size for item in items)
     done = 0
@@ -317,9 +346,10 @@ def _restore_data(
                 if progress is not None:
                     progress(offset + sub, total)
 
-            restore_verified(objects, item.oid, target, item.kind, item.path + "/", report)
+            restore_verified(objects, item.oid, target, item.kind, item.path + "/", report,
+                             within)
         else:
-            restore_file(objects, item, target)
+            restore_file(objects, item, target, within)
         done += item.size
         if progress is not None:
             progress(done, total)
