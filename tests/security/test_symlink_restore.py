@@ -294,16 +294,21 @@ def test_an_output_tree_restored_under_another_outputs_link_is_refused(
     assert_untouched(outside, before, victim.root)
 
 
+@pytest.mark.parametrize("links", [
+    [("keys", b"../../outside/x.csv", MODE_LINK)],
+    # inside when read as text, out once "here" (the checkout itself) is followed
+    [("here", b".", MODE_LINK), ("keys", b"here/../outside/x.csv", MODE_LINK)],
+])
 def test_a_tree_link_leading_out_is_refused_even_with_nothing_under_it(
-    server: LiveServer, attacker: Project, victim: Project, outside: Path
+    server: LiveServer, attacker: Project, victim: Project, outside: Path, links: list[Entry]
 ) -> None:
-    number = crafted_run(attacker, code=[("train.py", b"print(1)\n", MODE_FILE),
-                                         ("keys", b"../../outside/x.csv", MODE_LINK)])
+    (victim.root / "outside").symlink_to(outside)  # where here/../outside lands
+    number = crafted_run(attacker, code=[("train.py", b"print(1)\n", MODE_FILE), *links])
     through_server(server, attacker, victim, number)
     local = pull(victim)
     before = listing(outside)
     sentence = refused(cairn_cli("checkout", str(local), "--dir", "co", cwd=victim.root))
-    assert "keys" in sentence and "leads out" in sentence
+    assert "keys" in sentence and "lead" in sentence and "out of" in sentence
     assert_untouched(outside, before, victim.root)
 
 
