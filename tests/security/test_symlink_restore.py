@@ -354,3 +354,36 @@ def test_links_that_stay_inside_are_restored_as_links(
     assert os.readlink(co / "latest.csv") == "data/v1/a.csv"
     assert os.readlink(co / "data" / "current") == "v1"
     assert (co / "latest.csv").read_text() == "x\n1\n"
+
+
+def test_a_committed_link_with_a_declared_input_under_it_is_not_written_through(
+    tmp_path: Path, outside: Path
+) -> None:
+    # The link is in a commit of the shared repository (git checks it out as git would);
+    # the pulled run declares an input under it that would replace the victim's file.
+    team = tmp_path / "team"
+    team.mkdir()
+    git(team, "init", "-q", "-b", "main")
+    (team / "train.py").write_text("print('train')\n")
+    os.symlink("../../outside", team / "data")
+    commit_all(team, "first")
+    victim_root = tmp_path / "victim"
+    git(tmp_path, "clone", "-q", str(team), str(victim_root))
+    attacker, victim = make_project(team), make_project(victim_root)
+    objects = LocalObjectStore(attacker.objects_dir)
+    store = open_store(attacker)
+    try:
+        run = run_store.create_run(store, command=["true"], cwd=str(team), record={"code": {
+            "kind": "git", "root": str(team), "commit": git(team, "rev-parse", "HEAD").strip()}})
+        add_artifacts(store, [ArtifactRow(run.id, "input", "data/x.csv",
+                                          objects.put_bytes(PAYLOAD), len(PAYLOAD), False)])
+        run_store.finish_run(store, run.id, "finished", exit_code=0)
+    finally:
+        store.close()
+    through_bucket(tmp_path / "lake", attacker, victim, run.number)
+    local = pull(victim)
+    before = listing(outside)
+    sentence = refused(cairn_cli("checkout", str(local), "--dir", "co", cwd=victim_root))
+    assert "'data' is a link" in sentence and "does not write through links" in sentence
+    assert_untouched(outside, before, victim_root)
+    assert (outside / "x.csv").read_bytes() == SENTINEL
