@@ -25,6 +25,11 @@ class Settings:
     capture_env: tuple[str, ...] = ()  # extra environment variable names or patterns
     source_size_limit: int = 10 * 1024 * 1024  # source files larger than this are listed only
     sys_metrics_interval_s: float = 5.0
+    # Distinct keys one run may hold: a run with 100,000 metric keys made every listing of
+    # the project megabytes long, so a batch that would pass these is refused whole.
+    max_metric_keys: int = 1000
+    max_params: int = 1000
+    max_tags: int = 1000
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,9 +61,26 @@ def load_settings(store_dir: Path | None) -> Settings:
     env_extra = list(capture.get("env", []))
     env_extra += [p for p in os.environ.get("CAIRN_CAPTURE_ENV", "").split(",") if p]
     interval = float(os.environ.get("CAIRN_SYS_INTERVAL", capture.get("sys_interval", 5.0)))
+    limits = raw.get("limits", {})
     return Settings(
         capture_env=tuple(str(p) for p in env_extra),
         source_size_limit=int(capture.get("source_size_limit", 10 * 1024 * 1024)),
         sys_metrics_interval_s=interval,
+        max_metric_keys=_limit(limits, "metric_keys", "CAIRN_MAX_METRIC_KEYS"),
+        max_params=_limit(limits, "params", "CAIRN_MAX_PARAMS"),
+        max_tags=_limit(limits, "tags", "CAIRN_MAX_TAGS"),
         raw=raw,
     )
+
+
+def _limit(limits: dict[str, Any], key: str, env: str) -> int:
+    """``[limits] key`` or the ``env`` variable: a whole number of 1 or more."""
+    given = os.environ.get(env, limits.get(key, 1000))
+    try:
+        value = int(given)
+    except (TypeError, ValueError):
+        value = 0
+    if value < 1 or isinstance(given, bool):
+        raise InvalidInput(f"the limit {key} ({env} or [limits] {key}) must be a whole "
+                           f"number of 1 or more, not {given!r}")
+    return value

@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     from cairn.errors import CairnError
 
     try:
+        _check_arguments(sys.argv[1:] if argv is None else argv)
         cli.main(args=argv, prog_name="cairn", standalone_mode=False)
     except CairnError as exc:
         if os.environ.get("CAIRN_DEBUG"):
@@ -99,6 +100,14 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         _quiet_broken_pipe()
     sys.exit(0)
+
+
+def _check_arguments(args: list[str]) -> None:
+    """Arguments whose bytes are not UTF-8 arrive holding surrogates, which cannot be stored."""
+    from cairn._util.text import require_text
+
+    for arg in args:
+        require_text(arg, f"the argument {arg!r}")
 
 
 def _quiet_broken_pipe() -> Any:

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cairn._util.text import displayable
 from cairn.cli.context import open_project
 from cairn.cli.render import console, fmt_value, print_json
+from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:
     from cairn.history.listing import RunSummary
@@ -23,12 +25,16 @@ if TYPE_CHECKING:
               "sorts descending (default: newest first)")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--all", "show_all", is_flag=True, help="List every matching run.")
+@click.option("--columns", "-c", "columns", metavar="KEYS",
+              help="Comma-separated columns to show, e.g. metrics.acc,params.lr (default: the "
+              "most common metrics and the params that vary, as many as fit).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def ls(filter_expr: str | None, sort: str | None, limit: int, show_all: bool,
-       as_json: bool) -> None:
+       columns: str | None, as_json: bool) -> None:
     """List runs, newest first, with the params and metrics that vary between them."""
     from cairn.history.listing import list_runs
 
+    chosen = parse_columns(columns) if columns is not None else None
     _project, store = open_project()
     summaries, total = list_runs(store, filter_expr=filter_expr, sort=sort,
                                  limit=None if show_all else limit)
@@ -46,17 +52,46 @@ def ls(filter_expr: str | None, sort: str | None, limit: int, show_all: bool,
     color = use_color()
     width = shutil.get_terminal_size((250, 24)).columns if color else int(
         os.environ.get("COLUMNS", "250"))
-    table, hidden = runs_table(summaries, width, color)
-    print(table)
+    table, hidden = runs_table(summaries, width, color, chosen)
+    print(displayable(table))
     out = console()
     if hidden:
-        out.print(f"[dim]{hidden} more columns do not fit: widen the terminal or use --json[/]")
+        out.print(f"[dim]{hidden:,} more columns not shown: choose with --columns "
+                  f"metrics.K,params.K, or use --json[/]")
     if total > len(summaries):
         out.print(f"[dim]{len(summaries)} of {total} runs · --limit N or --all for more[/]")
 
 
-def runs_table(summaries: list[RunSummary], width: int, color: bool) -> tuple[str, int]:
-    """The runs table, with as many param and metric columns as fit in ``width``."""
+MAX_CANDIDATES = 60  # metric and param columns considered for the automatic choice
+CELL_WIDTH = 16  # of a param's value, and of a column's header
+
+
+def parse_columns(text: str) -> list[tuple[str, str]]:
+    """``metrics.acc,params.lr`` as ``[("metrics", "acc"), ("params", "lr")]``."""
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        kind, dot, key = part.partition(".")
+        if kind not in ("metrics", "params") or not dot or not key:
+            raise InvalidInput(f"a column is metrics.KEY or params.KEY, not {part!r}")
+        out.append((kind, key))
+    return out
+
+
+def _most_common(dicts: list[dict[str, Any]], limit: int, skip: str = "") -> list[str]:
+    """Keys most of ``dicts`` hold, ties by name: one run with thousands of keys cannot fill
+    the table, nor make it slow."""
+    counts: dict[str, int] = {}
+    for d in dicts:
+        for k in d:
+            if not (skip and k.startswith(skip)):
+                counts[k] = counts.get(k, 0) + 1
+    return sorted(counts, key=lambda k: (-counts[k], k))[:limit]
+
+
+def runs_table(summaries: list[RunSummary], width: int, color: bool,
+               chosen: list[tuple[str, str]] | None = None) -> tuple[str, int]:
+    """The runs table with the ``chosen`` columns, or as many of the most common param and
+    metric columns as fit in ``width``; and how many columns were left out."""
     from cairn._util.timefmt import ago, duration
     from cairn.cli.render import STATUS_STYLE
     from cairn.cli.table import Column, render
@@ -76,18 +111,34 @@ def runs_table(summaries: list[RunSummary], width: int, color: bool) -> tuple[st
         base.append(Column("commit", [
             (s.commit or "")[:7] + ("*" if (s.run.record.get("code") or {}).get("dirty") else "")
             for s in summaries], style="dim"))
-    metric_keys = sorted({k for s in summaries for k in s.metrics if not k.startswith("sys/")})
-    extra = [Column(k, [fmt_value(s.metrics.get(k)) for s in summaries], right=True,
-                    style="magenta") for k in metric_keys]
-    extra += [Column(k, [fmt_value(s.params.get(k))[:16] for s in summaries], right=True,
-                     style="cyan") for k in varying_keys([s.params for s in summaries])]
+    def metric_col(k: str) -> Column:
+        return Column(k[:CELL_WIDTH], [fmt_value(s.metrics.get(k)) for s in summaries],
+                      right=True, style="magenta")
+
+    def param_col(k: str) -> Column:
+        return Column(k[:CELL_WIDTH], [fmt_value(s.params.get(k))[:CELL_WIDTH]
+                                       for s in summaries], right=True, style="cyan")
+
+    if chosen is not None:
+        picked = [metric_col(k) if kind == "metrics" else param_col(k) for kind, k in chosen]
+        return render(base + picked, color=color), 0
+    metric_dicts = [s.metrics for s in summaries]
+    param_dicts = [s.params for s in summaries]
+    all_keys = ({k for d in metric_dicts for k in d if not k.startswith("sys/")},
+                {k for d in param_dicts for k in d})
+    metric_keys = sorted(_most_common(metric_dicts, MAX_CANDIDATES, skip="sys/"))
+    param_keys = _most_common(param_dicts, MAX_CANDIDATES)
+    varying = varying_keys([{k: d[k] for k in param_keys if k in d} for d in param_dicts])
+    extra = [metric_col(k) for k in metric_keys] + [param_col(k) for k in varying]
+    # Columns left out: every other metric, the varying params, and params not looked at.
+    total = len(all_keys[0]) + len(varying) + max(0, len(all_keys[1]) - MAX_CANDIDATES)
     used = sum(c.width + 2 for c in base)
-    chosen = []
+    fitted = []
     for col in extra:
         if used + col.width + 2 <= width:
-            chosen.append(col)
+            fitted.append(col)
             used += col.width + 2
-    return render(base + chosen, color=color), len(extra) - len(chosen)
+    return render(base + fitted, color=color), max(0, total - len(fitted))
 
 
 @click.command()

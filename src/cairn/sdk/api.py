@@ -56,6 +56,11 @@ def init(
     per iteration.
     """
     global _active, _joined_id
+    from cairn.sdk.run import check_values
+
+    check_values({"name": name or "", "message": message or ""}, "run's name or message")
+    check_values(params, "params")
+    check_values({str(k): str(v) for k, v in (tags or {}).items()}, "tags")
     with _lock:
         _install_hooks()
         if _active is not None and not _active.finished:
@@ -101,11 +106,12 @@ def _join(store: MetaStore, project: Project, run_id: str, name: str | None,
 def _create(store: MetaStore, project: Project, name: str | None,
             params: Mapping[str, Any] | None, tags: Mapping[str, Any] | None,
             message: str | None, parent: str | None) -> Run:
+    from cairn.capture.secrets import redact_argv
     from cairn.store import runs
 
     row = runs.create_run(
         store, name=name, message=message, params=params, tags=tags, cwd=os.getcwd(),
-        record={"source": "sdk", "argv": list(sys.argv)},
+        record={"source": "sdk", "argv": redact_argv(sys.argv)[0]},  # never a secret
         lineage={"parent": parent} if parent else None,
     )
     return Run(run_id=row.id, number=row.number, name=name, store=store, project=project,

@@ -17,6 +17,15 @@ if TYPE_CHECKING:
     from cairn.store.series import Series
 
 _now = time.time
+_INT64 = 2**63  # steps are stored as int64
+
+
+def check_values(params: Mapping[Any, Any] | None, what: str) -> None:
+    """Refuse params or tags holding text that cannot be stored (``InvalidInput``)."""
+    if params:
+        from cairn._util.text import require_clean
+
+        require_clean(dict(params), f"the {what}")
 
 
 def _scalar(key: Any, value: Any) -> float | int:
@@ -77,6 +86,12 @@ class Run:
         )
         self._queue = self._writer.queue
         self._wake = self._writer.wake
+        self._keys: set[str] = set()  # metric keys this process logged to the run
+        self._max_keys = 1000
+        if project is not None:
+            from cairn.settings import load_settings
+
+            self._max_keys = load_settings(project.store_dir).max_metric_keys
 
     def __repr__(self) -> str:
         return f"<cairn.Run {self.number} {self.name or self.id[:8]}>"
@@ -90,6 +105,10 @@ class Run:
         else:
             if type(step) is not int:
                 step = int(_scalar("step", step))
+            if not -_INT64 <= step < _INT64:
+                from cairn.errors import InvalidInput
+
+                raise InvalidInput(f"a step is a 64-bit integer; {step} is out of its range")
             if step >= self._step:
                 self._step = step + 1
         for value in values.values():
@@ -99,10 +118,29 @@ class Run:
                 break
         else:
             data = dict(values)
+        if not self._keys.issuperset(data):
+            self._add_keys(data)
         queue = self._queue
         queue.append((step, _now(), data))
         if len(queue) >= WAKE_AT:
             self._wake.set()
+
+    def _add_keys(self, data: Mapping[str, Any]) -> None:
+        """Check metric names the run has not logged before: text, and the per-run limit."""
+        from cairn._util.text import require_text
+        from cairn.errors import InvalidInput
+
+        new = [k for k in data if k not in self._keys]
+        for key in new:
+            if not isinstance(key, str):
+                raise TypeError(f"metric names must be strings, not {type(key).__name__}")
+            require_text(key, f"the metric name {key!r}")
+        if len(self._keys) + len(new) > self._max_keys:
+            raise InvalidInput(
+                f"this would give run {self.number} {len(self._keys) + len(new):,} metric keys, "
+                f"over the limit of {self._max_keys:,} per run; these values were not logged",
+                hint="log fewer distinct metric names, or raise [limits] metric_keys")
+        self._keys.update(new)
 
     def _write(self, series: dict[str, Series]) -> None:
         if self._store is None:
@@ -121,15 +159,25 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         if self._store is None:
             return
+        from cairn.settings import load_settings
+        from cairn.store.limits import check_key_budget
         from cairn.store.runs import log_params
 
+        check_values(params, "params")
+        limit = load_settings(self._project.store_dir if self._project else None).max_params
+        check_key_budget(self._store.db, "params", self.id, [str(k) for k in params], limit)
         log_params(self._store, self.id, dict(params))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if self._store is None:
             return
+        from cairn.settings import load_settings
+        from cairn.store.limits import check_key_budget
         from cairn.store.runs import set_tags
 
+        check_values({str(k): str(v) for k, v in tags.items()}, "tags")
+        limit = load_settings(self._project.store_dir if self._project else None).max_tags
+        check_key_budget(self._store.db, "tags", self.id, [str(k) for k in tags], limit)
         set_tags(self._store, self.id, dict(tags))
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str:

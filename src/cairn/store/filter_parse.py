@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal as TypingLiteral
 
+from cairn._util.text import bad_text, displayable
 from cairn.errors import FilterSyntaxError
 
 #: Fields that take a key after a dot: ``metrics.acc``, ``params.lr``, ``tags.team``.
@@ -49,6 +50,13 @@ FIELDS: tuple[str, ...] = KEYED_FIELDS + RUN_FIELDS
 OPERATORS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=", "~", "!~", "in", "not in")
 _OP_ALIASES = {"==": "=", "<>": "!="}
 MAX_DEPTH = 64
+# Levels of ``not`` and of parenthesised ``and``/``or`` that reach the SQL: SQLite's parser
+# stack overflows near 50 levels of ``NOT (…)``, which it reported as an unusable store.
+MAX_SQL_DEPTH = 20
+# Beyond these a filter is refused before SQL is made of it: SQLite's expression trees stop at
+# 1,000 levels (a long chain of ``or`` is that deep), and no one types 8,000 characters.
+MAX_LENGTH = 8000
+MAX_TERMS = 250  # comparisons plus the values of ``in`` lists
 _INT64 = 2**63
 _KEYWORDS = frozenset({"and", "or", "not", "in"})
 # A few names people bring from other tools, answered with the cairn spelling.
@@ -118,7 +126,8 @@ class Token:
     end: int
 
 
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d+\Z", re.ASCII)
 _TWO_CHAR_OPS = ("==", "!=", "<>", "<=", ">=", "!~")
 _ONE_CHAR_OPS = "=<>~"
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
@@ -201,9 +210,23 @@ def parse_field(text: str, start: int = 0) -> Field:
 class _Parser:
     def __init__(self, expr: str, start: int = 0) -> None:
         self.expr = expr
+        if len(expr) > MAX_LENGTH:
+            raise FilterSyntaxError(f"the filter is longer than {MAX_LENGTH:,} characters",
+                                    expression=expr[:60] + "…", position=0)
+        problem = bad_text(expr)
+        if problem is not None:
+            raise FilterSyntaxError(f"the filter {problem}", expression=displayable(expr),
+                                    position=0)
         self.tokens = tokenize(expr, start)
         self.i = 0
         self.depth = 0
+        self.terms = 0
+
+    def count_term(self, pos: int) -> None:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(f"the filter has more than {MAX_TERMS} comparisons and 'in' "
+                             f"values", pos)
 
     # helpers
     @property
@@ -240,6 +263,9 @@ class _Parser:
             return And(())
         node = self.or_expr()
         self.expect_end()
+        if _sql_depth(node) > MAX_SQL_DEPTH:
+            raise self.error(f"the filter nests 'not' and groups of 'and'/'or' deeper than "
+                             f"{MAX_SQL_DEPTH} levels", 0)
         return node
 
     def or_expr(self) -> Node:
@@ -280,6 +306,7 @@ class _Parser:
         return node
 
     def comparison(self) -> Compare:
+        self.count_term(self.peek.pos)
         field = self.field()
         tok = self.peek
         if self.is_keyword("in") or (self.is_keyword("not")
@@ -341,6 +368,7 @@ class _Parser:
             comma = self.advance()
             if self.tokens[self.i].kind == ")":  # a trailing comma is allowed
                 break
+            self.count_term(comma.pos)
             values.append(self.value(comma))
         close = self.peek
         if close.kind != ")":
@@ -350,10 +378,19 @@ class _Parser:
         return tuple(values)
 
 
+def _sql_depth(node: Node) -> int:
+    """How deep the SQL made of ``node`` nests (the tree is at most ``MAX_DEPTH`` deep)."""
+    if isinstance(node, Compare):
+        return 1
+    if isinstance(node, Not):
+        return 1 + _sql_depth(node.item)
+    return 1 + max((_sql_depth(item) for item in node.items), default=0)
+
+
 def _bare_value(tok: Token) -> Value:
     text = tok.text
     if _NUMBER.match(text):
-        number: int | float = int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+        number: int | float = int(text) if _INTEGER.match(text) else float(text)
         if isinstance(number, int) and not -_INT64 <= number < _INT64:
             number = float(number)  # a database integer holds 64 bits
         return Value("number", number, text, tok.pos)

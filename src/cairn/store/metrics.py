@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from cairn.store.core import MetaStore
 from cairn.store.db import Writer
+from cairn.store.limits import check_key_budget
 from cairn.store.series import Series
 
 CHUNK_POINTS = 16_384
@@ -37,8 +38,15 @@ def _unpack(typecode: str, data: bytes) -> array[int] | array[float]:
     return a
 
 
-def write_series(w: Writer, run_id: str, series: Mapping[str, Series]) -> None:
-    """Append points to each series and move the latest values, in the caller's transaction."""
+def write_series(w: Writer, run_id: str, series: Mapping[str, Series], *,
+                 max_keys: int | None = None) -> None:
+    """Append points to each series and move the latest values, in the caller's transaction.
+
+    With ``max_keys``, a batch that would give the run more distinct keys is refused whole
+    (``InvalidInput``) before anything is written.
+    """
+    if max_keys is not None:
+        check_key_budget(w, "latest_metrics", run_id, list(series), max_keys)
     chunk_rows = []
     latest_rows = []
     for key, s in series.items():
@@ -71,9 +79,10 @@ def write_series(w: Writer, run_id: str, series: Mapping[str, Series]) -> None:
         )
 
 
-def append_series(store: MetaStore, run_id: str, series: Mapping[str, Series]) -> None:
+def append_series(store: MetaStore, run_id: str, series: Mapping[str, Series], *,
+                  max_keys: int | None = None) -> None:
     with store.db.write() as w:
-        write_series(w, run_id, series)
+        write_series(w, run_id, series, max_keys=max_keys)
 
 
 def read_series(store: MetaStore, run_id: str, key: str) -> Series:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -74,6 +75,9 @@ _DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+\Z")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _LIKE_ESCAPE = "!"
+# Times a filter compares, in epoch ms: 0001-01-01 up to 9999-12-31 (what datetime can hold).
+_MIN_MS, _MAX_MS = -62_135_596_800_000, 253_402_300_799_999
+_INT64 = 2**63
 
 
 def compile_filter(expr: str, *, now_ms: int | None = None) -> tuple[str, list[Any]]:
@@ -242,7 +246,13 @@ class _Compiler:
                 [f"%{escaped}%"])
 
     def time(self, column: str, op: str, value: Value) -> Sql:
-        start, end = self.instant(value)
+        try:
+            start, end = self.instant(value)
+        except (OverflowError, ValueError, OSError):
+            start, end = _MAX_MS + 2, None  # past datetime's range, as reported just below
+        if not all(_MIN_MS <= t <= _MAX_MS + 1 for t in (start, end) if t is not None):
+            raise self.error(f"{value.text!r} is outside the times a filter compares "
+                             f"(years 1 to 9999)", value.pos)
         if end is None:
             return f"{column} {_SQL_OPS[op]} ?", [start]
         # A bare date is the half-open interval [start, end) of that whole day.
@@ -275,6 +285,9 @@ class _Compiler:
     def instant(self, value: Value) -> tuple[int, int | None]:
         """A time literal as epoch ms; a bare date also gives the end of its day."""
         if value.kind == "number":
+            assert isinstance(value.value, int | float)
+            if not math.isfinite(value.value):
+                raise ValueError("not a finite time")
             return int(value.value), None
         text = value.text.strip()
         if text.lower() == "now":
@@ -317,4 +330,5 @@ def _local_ms(day: date) -> int:
 
 
 def _int_if_whole(x: float | int) -> float | int:
-    return int(x) if float(x).is_integer() else x
+    """A whole number as an int when a database integer (64 bits) can hold it."""
+    return int(x) if float(x).is_integer() and -_INT64 <= x < _INT64 else x

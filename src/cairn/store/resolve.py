@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from cairn._util.text import require_text
 from cairn.errors import Ambiguous, InvalidInput, NotFound
 from cairn.store.core import MetaStore
 from cairn.store.runs import RunRow, get_run
@@ -16,6 +17,7 @@ def resolve_run(store: MetaStore, ref: str) -> RunRow:
     ref = ref.strip()
     if not ref:
         raise InvalidInput("an empty run reference; give a run number, id prefix, name or 'last'")
+    require_text(ref, "the run reference")
     db, pid = store.db, store.project_id
     if ref == "last":
         row = db.query_one(
@@ -24,7 +26,8 @@ def resolve_run(store: MetaStore, ref: str) -> RunRow:
         if row is None:
             raise NotFound("there are no runs yet", hint="start one with: cairn run -- CMD")
         return get_run(store, row[0])
-    if ref.isdigit() and len(ref) < 10:
+    # ``isdigit`` also holds for "¹" and "٣", which ``int`` refuses: numbers are ASCII digits.
+    if ref.isascii() and ref.isdecimal() and len(ref) < 10:
         row = db.query_one("SELECT id FROM runs WHERE project_id = ? AND number = ?",
                            (pid, int(ref)))
         if row is not None:

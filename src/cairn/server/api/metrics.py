@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
@@ -18,21 +18,25 @@ from cairn._util.ids import now_ms
 from cairn.errors import Conflict, NotFound
 from cairn.server.accounts import audit
 from cairn.server.auth import Reader, Writer
+from cairn.server.bodies import CheckedRoute
+from cairn.server.limits import settings_of
 from cairn.server.responses import json_reply
 from cairn.store.metrics import latest_metrics, point_counts, read_series, write_series
 from cairn.store.resolve import resolve_run
 from cairn.store.series import Series
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], route_class=CheckedRoute)
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # steps and times are stored as int64
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf}
 
 
 class MetricPoint(BaseModel):
     key: str = Field(min_length=1, max_length=250)
     value: float | Annotated[str, Field(pattern=r"^(?i:nan|[+-]?inf)$")] | None
-    step: int = 0
-    timestamp: int | None = Field(None, description="ms since the epoch; default: now")
+    step: int = Field(0, ge=_INT64_MIN, le=_INT64_MAX)
+    timestamp: int | None = Field(None, ge=_INT64_MIN, le=_INT64_MAX,
+                                  description="ms since the epoch; default: now")
 
 
 class MetricBatch(BaseModel):
@@ -81,7 +85,7 @@ def get_series(
 
 
 @router.post("/runs/{ref}/metrics", summary="Log a batch of metric points on a running run")
-def log_metrics(ref: str, body: MetricBatch, caller: Writer) -> Response:
+def log_metrics(ref: str, body: MetricBatch, caller: Writer, request: Request) -> Response:
     store = caller.store
     run = resolve_run(store, ref)
     if run.status != "running":
@@ -96,7 +100,7 @@ def log_metrics(ref: str, body: MetricBatch, caller: Writer) -> Response:
         s.values.append(_value(point.value))
         s.times.append(point.timestamp if point.timestamp is not None else now)
     with store.db.write() as w:
-        write_series(w, run.id, series)
+        write_series(w, run.id, series, max_keys=settings_of(request).max_metric_keys)
         w.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
                   (now, run.id))
         audit(w, caller.user, "metrics.log", f"{run.id} {len(body.metrics)} points")

@@ -22,13 +22,16 @@ from cairn.history.describe import describe_run
 from cairn.history.listing import RunSummary
 from cairn.server.accounts import audit, record_audit
 from cairn.server.auth import Reader, Writer, state_of
+from cairn.server.bodies import CheckedRoute
+from cairn.server.limits import settings_of
 from cairn.server.responses import json_reply
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
+from cairn.store.limits import check_key_budget
 from cairn.store.metrics import latest_metrics
 from cairn.store.resolve import resolve_run
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], route_class=CheckedRoute)
 
 Status = Literal["running", "finished", "failed", "killed", "crashed"]
 
@@ -49,7 +52,7 @@ class RunPatch(BaseModel):
     name: str | None = Field(None, max_length=200)
     message: str | None = None
     tags: dict[str, str] | None = None
-    exit_code: int | None = None
+    exit_code: int | None = Field(None, ge=-(2**31), le=2**31 - 1)
 
 
 class ParamsBody(BaseModel):
@@ -70,14 +73,23 @@ def _decode_cursor(cursor: str, filter_expr: str, sort: str) -> dict[str, Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
-        if not isinstance(data, dict):
-            raise ValueError
-    except (ValueError, binascii.Error):
-        raise InvalidInput("the cursor is not one this server gave out") from None
+    except (ValueError, binascii.Error, RecursionError):
+        data = None
+    # A client may send any text as a cursor: only the shape this server writes is read.
+    position = {k: v for k, v in data.items() if k in ("n", "o")} if isinstance(
+        data, dict) else {}
+    if (not isinstance(data, dict) or len(position) != 1
+            or not all(type(v) is int and 0 <= v < 2**62 for v in position.values())):
+        raise InvalidInput("the cursor is not one this server gave out")
     if data.get("f") != filter_expr or data.get("s") != sort:
         raise InvalidInput("the cursor belongs to another filter or sort; start from the "
                            "first page")
     return data
+
+
+def _within(what: str, count: int, limit: int) -> None:
+    if count > limit:
+        raise InvalidInput(f"a run may hold {limit:,} {what}, not {count:,}; nothing was written")
 
 
 def summaries(store: MetaStore, rows: list[run_store.RunRow]) -> list[RunSummary]:
@@ -139,6 +151,9 @@ def get_run(ref: str, caller: Reader, request: Request) -> Response:
 @router.post("/runs", status_code=201, summary="Create a run (for remote SDK clients)")
 def create_run(body: RunCreate, caller: Writer, request: Request) -> Response:
     store = caller.store
+    limits = settings_of(request)
+    _within("params", len(body.params), limits.max_params)
+    _within("tags", len(body.tags), limits.max_tags)
     run = run_store.create_run(
         store, name=body.name, status=body.status, message=body.message, command=body.command,
         params=body.params, tags=body.tags, created_by=caller.user, record={"source": "api"},
@@ -162,6 +177,7 @@ def update_run(ref: str, body: RunPatch, caller: Writer, request: Request) -> Re
     if fields:
         run_store.set_run_fields(store, run.id, **fields)
     if body.tags:
+        check_key_budget(store.db, "tags", run.id, list(body.tags), settings_of(request).max_tags)
         run_store.set_tags(store, run.id, body.tags)
     changed = body.model_dump(exclude_none=True)
     record_audit(store.db, caller.user, "run.update",
@@ -184,9 +200,11 @@ def get_params(ref: str, caller: Reader) -> Response:
 
 
 @router.post("/runs/{ref}/params", summary="Log params on a running run")
-def log_params(ref: str, body: ParamsBody, caller: Writer) -> Response:
+def log_params(ref: str, body: ParamsBody, caller: Writer, request: Request) -> Response:
     store = caller.store
     run = resolve_run(store, ref)
+    check_key_budget(store.db, "params", run.id, list(body.params),
+                     settings_of(request).max_params)
     run_store.log_params(store, run.id, body.params)
     with store.db.write() as w:
         audit(w, caller.user, "params.log", f"{run.id} {json.dumps(sorted(body.params))}")
@@ -200,9 +218,10 @@ def get_tags(ref: str, caller: Reader) -> Response:
 
 
 @router.post("/runs/{ref}/tags", summary="Set tags (they may change after a run ends)")
-def set_tags(ref: str, body: TagsBody, caller: Writer) -> Response:
+def set_tags(ref: str, body: TagsBody, caller: Writer, request: Request) -> Response:
     store = caller.store
     run = resolve_run(store, ref)
+    check_key_budget(store.db, "tags", run.id, list(body.tags), settings_of(request).max_tags)
     run_store.set_tags(store, run.id, body.tags)
     record_audit(store.db, caller.user, "tags.set", f"{run.id} {json.dumps(sorted(body.tags))}")
     return json_reply({"tags": run_store.get_tags(store, [run.id])[run.id]})

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from cairn._util import sizes
+from cairn._util.text import displayable
 from cairn._util.timefmt import ago, duration, iso_ms
 from cairn.cli.render import fmt_value
 from cairn.errors import MissingExtra
@@ -79,4 +80,6 @@ def ui_environment() -> jinja2.Environment:
 
 
 def render(name: str, **context: Any) -> str:
-    return ui_environment().get_template(name).render(**context)
+    """The page as text that always encodes: a run stored before text was checked may hold a
+    lone surrogate, which would otherwise fail the page for every reader."""
+    return displayable(ui_environment().get_template(name).render(**context))

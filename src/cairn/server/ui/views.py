@@ -25,6 +25,8 @@ from cairn.store.core import MetaStore
 PER_PAGE = 50
 MAX_PER_PAGE = 500
 MAX_AUTO_COLUMNS = 6
+MAX_CHOOSER = 100  # columns offered in the chooser: the keys most runs on the page have
+MAX_CHOSEN = 50
 LOG_TAIL_BYTES = 256 * 1024
 DIFF_MAX_LINES = 4000
 TREE_MAX_FILES = 200
@@ -99,6 +101,7 @@ class RunsPage:
     sort: str
     chosen: bool
     error: FilterSyntaxError | None = None
+    more_available: int = 0  # keys of the page's runs left out of the chooser
 
     @property
     def pages(self) -> int:
@@ -108,30 +111,56 @@ class RunsPage:
 def runs_page(store: MetaStore, *, filter_expr: str = "", sort: str = "", page: int = 1,
               per_page: int = PER_PAGE, columns: list[str] | None = None) -> RunsPage:
     """One page of runs with the columns to show; a bad filter comes back as ``error``."""
-    chosen = [parse_column(c) for c in columns or [] if c.strip()]
+    given = [c for c in columns or [] if c.strip()]
+    if len(given) > MAX_CHOSEN:
+        raise InvalidInput(f"a page shows at most {MAX_CHOSEN} chosen columns, not {len(given)}")
+    chosen = list(dict.fromkeys(parse_column(c) for c in given))
     try:
         rows, total = list_runs(store, filter_expr=filter_expr or None, sort=sort or None,
                                 limit=per_page, offset=(page - 1) * per_page)
     except FilterSyntaxError as exc:
         return RunsPage([], 0, page, per_page, chosen, chosen, filter_expr, sort, bool(chosen),
                         exc)
-    available = _available_columns(rows, chosen)
+    available, more = _available_columns(rows, chosen)
     shown = chosen if chosen else _auto_columns(rows)
-    return RunsPage(rows, total, page, per_page, shown, available, filter_expr, sort, bool(chosen))
+    return RunsPage(rows, total, page, per_page, shown, available, filter_expr, sort, bool(chosen),
+                    more_available=more)
+
+
+def _common_keys(dicts: list[dict[str, Any]], limit: int) -> list[str]:
+    """The ``limit`` keys most of ``dicts`` have (ties by name), so one run with thousands
+    of keys cannot make a page of every run megabytes long."""
+    counts: dict[str, int] = {}
+    for d in dicts:
+        for k in d:
+            counts[k] = counts.get(k, 0) + 1
+    return sorted(counts, key=lambda k: (-counts[k], k))[:limit]
 
 
 def _auto_columns(rows: list[RunSummary]) -> list[Column]:
-    metrics = [k for k in varying_keys([r.metrics for r in rows]) if not k.startswith(SYS_PREFIX)]
-    params = varying_keys([r.params for r in rows])
-    return ([Column("metrics", k) for k in metrics[:MAX_AUTO_COLUMNS]]
-            + [Column("params", k) for k in params[:MAX_AUTO_COLUMNS]])
+    pool = 20 * MAX_AUTO_COLUMNS  # varying keys are looked for among the most common only
+    metrics = [{k: r.metrics[k] for k in _common_keys([r.metrics for r in rows], pool)
+                if k in r.metrics} for r in rows]
+    params = [{k: r.params[k] for k in _common_keys([r.params for r in rows], pool)
+               if k in r.params} for r in rows]
+    plain = [k for k in varying_keys(metrics) if not k.startswith(SYS_PREFIX)]
+    return ([Column("metrics", k) for k in plain[:MAX_AUTO_COLUMNS]]
+            + [Column("params", k) for k in varying_keys(params)[:MAX_AUTO_COLUMNS]])
 
 
-def _available_columns(rows: list[RunSummary], chosen: list[Column]) -> list[Column]:
-    seen = {Column("metrics", k) for r in rows for k in r.metrics}
-    seen |= {Column("params", k) for r in rows for k in r.params}
-    seen |= set(chosen)
-    return sorted(seen, key=lambda c: (c.kind != "metrics", c.key.startswith(SYS_PREFIX), c.key))
+def _available_columns(rows: list[RunSummary], chosen: list[Column]
+                       ) -> tuple[list[Column], int]:
+    """Columns for the chooser (at most ``MAX_CHOOSER`` plus the chosen), and how many more."""
+    on_page = {Column("metrics", k) for r in rows for k in r.metrics}
+    on_page |= {Column("params", k) for r in rows for k in r.params}
+    common = ([Column("metrics", k) for k in _common_keys([r.metrics for r in rows], MAX_CHOOSER)]
+              + [Column("params", k) for k in _common_keys([r.params for r in rows],
+                                                           MAX_CHOOSER)])
+    offered = set(common[:MAX_CHOOSER]) | set(chosen)
+    more = len(on_page - offered)
+    ordered = sorted(offered, key=lambda c: (c.kind != "metrics", c.key.startswith(SYS_PREFIX),
+                                             c.key))
+    return ordered, more
 
 
 def cell(summary: RunSummary, column: Column) -> Any:
