@@ -13,6 +13,7 @@ errors themselves only describe what went wrong.
     ├── Conflict            an existing folder, a finished run          exit 1, HTTP 409
     ├── Corrupt             an object whose bytes do not match its id   exit 3, HTTP 500
     ├── StoreUnavailable    the metadata or object store cannot be used exit 4, HTTP 503
+    │   └── StoreFull           no space left where the store lives     exit 4, HTTP 507
     ├── PermissionDenied    a folder cairn may not write to; a role     exit 5, HTTP 403
     └── MissingExtra        an optional dependency is not installed     exit 6, HTTP 501
 """
@@ -79,6 +80,13 @@ class StoreUnavailable(CairnError):
     exit_code = 4
     http_status = 503
     code = "store_unavailable"
+
+
+class StoreFull(StoreUnavailable):
+    """The disk (or quota) holding a store is full: what was being stored was not stored."""
+
+    http_status = 507
+    code = "store_full"
 
 
 class PermissionDenied(CairnError):

@@ -15,6 +15,10 @@ from pathlib import Path
 from cairn.errors import PermissionDenied
 
 STORE_DIRNAME = ".cairn"
+#: The store holds code, data and params that may be private: only its owner may read it
+#: (like ``~/.ssh``), whatever the umask. SQLite gives its -wal and -shm files the db's mode.
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,14 @@ def init_project(start: Path | None = None) -> tuple[Project, bool]:
         return existing, False
     project = default_location(start)
     try:
-        project.store_dir.mkdir(parents=True, exist_ok=True)
+        fresh = not project.store_dir.exists()
+        project.store_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        if fresh:
+            os.chmod(project.store_dir, PRIVATE_DIR)  # whatever the umask allowed
         (project.store_dir / "objects").mkdir(exist_ok=True)
         (project.store_dir / "runs").mkdir(exist_ok=True)
+        if not os.environ.get("CAIRN_DB"):
+            _create_private(project.store_dir / "cairn.db")
         ignore = project.store_dir / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# cairn's store: runs are shared with `cairn push`, not git\n*\n")
@@ -93,6 +102,17 @@ def init_project(start: Path | None = None) -> tuple[Project, bool]:
             hint="run cairn from a folder you can write to, or set CAIRN_DIR",
         ) from exc
     return project, True
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty file readable by its owner only, unless it exists (SQLite takes an
+    empty file as a new database and keeps its mode)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                     PRIVATE_FILE)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def require_project(start: Path | None = None, *, announce: bool = True) -> Project:

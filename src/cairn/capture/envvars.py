@@ -42,6 +42,10 @@ RESULT_PREFIXES: tuple[str, ...] = ("CAIRN_",)
 #: cairn's own per-run plumbing: meaningless in another run, so never recorded.
 INTERNAL_VARS: frozenset[str] = frozenset({"CAIRN_RUN_ID", "CAIRN_BOOT_OUT"})
 
+#: Variables that give ``cairn repro``/``fork`` a secret redacted from a command line
+#: (``capture.secrets``): secrets themselves, so not even their names are recorded.
+SECRET_ARG_PREFIX = "CAIRN_SECRET_"
+
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 
 # scheme://userinfo@ — the userinfo ends at the last "@" before the path, query or fragment.
@@ -79,7 +83,7 @@ def redact_url(s: str, *, strip: bool = False) -> str:
 
 
 def _wanted(name: str, extra_patterns: Sequence[str]) -> bool:
-    if name in INTERNAL_VARS:
+    if name in INTERNAL_VARS or name.startswith(SECRET_ARG_PREFIX):
         return False
     if name in RESULT_VARS or name.startswith(RESULT_PREFIXES):
         return True

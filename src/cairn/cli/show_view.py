@@ -24,6 +24,15 @@ def _kv(rows: list[tuple[str, Any]], style: str = "") -> None:
     console().print(table)
 
 
+def _redacted_line(redacted: list[dict[str, Any]]) -> str:
+    """"1 secret argument redacted (--api-key)": what was left out, and how repro gets it."""
+    n = len(redacted)
+    names = ", ".join(str(r.get("arg", "?")) for r in redacted)
+    envs = ", ".join(str(r.get("env", "?")) for r in redacted)
+    return (f"{n} secret argument{'s' if n != 1 else ''} redacted ({names}); "
+            f"repro and fork read {envs}")
+
+
 def render_show(info: dict[str, Any]) -> None:
     out = console()
     title = f"[bold]run {info['number']}[/]"
@@ -37,6 +46,9 @@ def render_show(info: dict[str, Any]) -> None:
         import shlex
 
         head.append(("command", shlex.join(info["command"])))
+    redacted = info.get("redacted") or []
+    if redacted:
+        head.append(("secrets", _redacted_line(redacted)))
     head.append(("started", (info["started_at"] or "-").replace("T", " ")))
     head.append(("took", duration(info.get("duration_s"))))
     if info.get("exit_code") is not None:
@@ -108,5 +120,9 @@ def render_show(info: dict[str, Any]) -> None:
             _section(kind)
             _kv([(f["path"], f"{f['oid'][:12]}  {human_size(f['size'], 1024)}"
                   + ("  (folder)" if f.get("is_tree") else "")) for f in files])
+    refused = info.get("not_stored") or []
+    if refused:
+        _section("not stored")
+        _kv([(r.get("path", "?"), f"[red]{r.get('reason', '')}[/]") for r in refused])
     for warning in info.get("warnings") or []:
         out.print(f"[yellow]warning:[/] {warning}")

@@ -66,7 +66,7 @@ def fork_run(project: Project, store: MetaStore, run: run_store.RunRow, opts: Fo
     """Re-run ``run`` with ``opts`` applied; ``on_ready`` hears a line before the child starts."""
     objects = LocalObjectStore(project.objects_dir)
     plan = load_plan(project, store, objects, run, need_command=not opts.command)
-    argv = list(opts.command) if opts.command else plan.argv
+    argv = list(opts.command) if opts.command else plan.command_to_run  # secrets supplied
     keep = opts.dir is not None  # a folder the user named stays; cairn's own goes when done
     dest = opts.dir if opts.dir is not None else \
         project.store_dir / "fork" / f"{run.number}-{uuid.uuid4().hex[:8]}"

@@ -101,4 +101,6 @@ def describe_run(
         ],
         "reproduction": record.get("reproduction"),
         "warnings": record.get("warnings") or [],
+        "redacted": record.get("redacted") or [],  # secret arguments left out of the record
+        "not_stored": record.get("not_stored") or [],  # outputs a full disk refused
     }

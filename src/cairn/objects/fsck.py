@@ -5,6 +5,9 @@ truncated upload, a hand edit), or when it starts like a tree manifest (``{"cair
 see ``tree.py``) but does not parse as one. An oid is *missing* when a stored tree lists it
 but the store does not hold it, which is what a user meets later as a failed checkout.
 Entries of a corrupt tree are not followed: they cannot be trusted.
+
+fsck is also housekeeping: temporary files that writers killed long ago left in a local
+store's ``tmp/`` (an interrupted upload can be gigabytes) are removed.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ class FsckReport:
     corrupt: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     trees: int = 0
+    temporaries_removed: int = 0
+    temporary_bytes_removed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -37,6 +42,8 @@ def fsck(store: ObjectStore, *, progress: Callable[[int, int], None] | None = No
 
     ``progress`` is called with (objects checked, objects in total).
     """
+    remove_stale = getattr(store, "remove_stale_temporaries", None)
+    stale_files, stale_bytes = remove_stale() if remove_stale is not None else (0, 0)
     oids = list(store.iter_oids())
     present = set(oids)
     corrupt: list[str] = []
@@ -68,4 +75,6 @@ def fsck(store: ObjectStore, *, progress: Callable[[int, int], None] | None = No
         corrupt=sorted(corrupt),
         missing=sorted(referenced - present),
         trees=trees,
+        temporaries_removed=stale_files,
+        temporary_bytes_removed=stale_bytes,
     )

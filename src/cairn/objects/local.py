@@ -6,6 +6,9 @@ place: a reader never sees half an object, and a crash leaves at most a stray fi
 ``tmp/``, never a wrong object. Bytes that are already stored are not written again. Copies
 use a reflink (``FICLONE``) where the filesystem has them, then ``copy_file_range``, then
 plain reads and writes.
+
+A full disk is a ``StoreFull`` (HTTP 507), never a bare ``OSError``, and leaves nothing behind.
+Temporary files of writers that died are removed by ``remove_stale_temporaries``.
 """
 
 from __future__ import annotations
@@ -14,18 +17,22 @@ import contextlib
 import errno
 import os
 import stat
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from cairn.errors import Conflict, InvalidInput, NotFound
+from cairn.errors import Conflict, InvalidInput, NotFound, StoreFull
 from cairn.objects.hashing import CHUNK_SIZE, hash_bytes, hash_fd, hash_file
 from cairn.objects.oid import check_oid, check_oids, fanout, is_fanout_dir, join_fanout
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int) on Linux
 READ_ONLY = 0o444
 TMP_DIR = "tmp"
+#: A temporary file untouched this long belongs to a writer that died (housekeeping age).
+STALE_TEMP_AGE_S = 3600.0
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
@@ -168,11 +175,42 @@ class LocalObjectStore:
         path = f"{self._prefix}{TMP_DIR}{os.sep}{uuid.uuid4().hex}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
         try:
-            fd = os.open(path, flags, 0o600)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd = os.open(path, flags, 0o600)
+            try:
+                fd = os.open(path, flags, 0o600)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno in _FULL:
+                raise self._full(exc) from exc
+            raise
         return fd, path
+
+    def remove_stale_temporaries(self, older_than_s: float = STALE_TEMP_AGE_S) -> tuple[int, int]:
+        """Remove files in ``tmp/`` not modified for ``older_than_s``; (files, bytes) removed.
+
+        A writer that is killed (a cairn process, a server mid-upload) leaves its temporary
+        file behind, possibly hundreds of megabytes. A live writer keeps its file fresh, and a
+        batch's sealed files wait minutes at most, so an hour-old file has no owner left.
+        """
+        folder = f"{self._prefix}{TMP_DIR}"
+        cutoff = time.time() - older_than_s
+        files = size = 0
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return 0, 0
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(info.st_mode) or info.st_mtime > cutoff:
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            files += 1
+            size += info.st_size
+        return files, size
 
     def _write_object(self, oid: str, write: Callable[[int], None]) -> None:
         """Have ``write`` fill a temporary file, then seal it and move it into place."""
@@ -194,10 +232,17 @@ class LocalObjectStore:
             except FileNotFoundError:
                 os.makedirs(os.path.dirname(final), exist_ok=True)
                 os.replace(tmp, final)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.errno in _FULL:
+                raise self._full(exc) from exc
             raise
+
+    def _full(self, exc: OSError) -> StoreFull:
+        return StoreFull(f"there is no space left on the disk holding {self.root} "
+                         f"({exc.strerror}); nothing was stored",
+                         hint="free some space and try again")
 
     def put_bytes(self, data: bytes) -> str:
         oid = hash_bytes(data)

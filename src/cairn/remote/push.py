@@ -92,13 +92,16 @@ def push_run(
     wanted = remote.missing(blobs + trees)
     want = set(wanted)
     # Files before the trees that list them: a stored tree vouches for its files.
-    order = [o for o in blobs if o in want] + [o for o in trees if o in want]
+    # A server takes a tree only once every file it lists is there, so the trees wait until
+    # every file has been sent (in parallel, a tree could otherwise overtake its last file).
+    first, then = [o for o in blobs if o in want], [o for o in trees if o in want]
+    order = first + then
     size = sum(object_size(local, oid) for oid in order)
     if progress is not None:
         progress.start(f"run {run.number} → {remote.name}", len(order), size)
     try:
-        sent_bytes = transfer(order, lambda oid: remote.put_object(oid, local), jobs=jobs,
-                              progress=progress)
+        sent_bytes = sum(transfer(group, lambda oid: remote.put_object(oid, local), jobs=jobs,
+                                  progress=progress) for group in (first, then))
     finally:
         if progress is not None:
             progress.finish()

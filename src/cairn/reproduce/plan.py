@@ -3,18 +3,23 @@
 Everything here is read from the record and checked before anything is written or run, so
 that a run that cannot be rebuilt (a snapshot with no command, a run still going) is refused
 with one sentence and nothing half-done left behind.
+
+Secrets redacted from the recorded command (``capture.secrets``) are supplied again only for
+the command that is run (``command_to_run``: from ``CAIRN_SECRET_*`` variables or the
+terminal); ``argv`` stays the recorded, redacted command for everything that is shown.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from cairn.capture.envvars import REDACTED
 from cairn.capture.records import CodeState, Environment
+from cairn.capture.secrets import Redaction, ask_terminal, redactions_of, restore_argv
 from cairn.errors import Conflict, InvalidInput
 from cairn.objects.base import ObjectStore
 from cairn.project import Project
@@ -53,10 +58,27 @@ class ReproPlan:
     params_file: str | None
     metrics_file: str | None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    secrets: tuple[Redaction, ...] = ()  # redacted arguments of the recorded command
+    supplied: tuple[str, ...] | None = None  # the command with them put back
 
     @property
     def argv(self) -> list[str]:
+        """The recorded command, secrets redacted: what may be shown or written anywhere."""
         return list(self.run.command or [])
+
+    def with_secrets(self, environ: Mapping[str, str] | None = None) -> ReproPlan:
+        """This plan with its redacted arguments supplied again; refuses in one sentence
+        naming the variable when one is given neither in ``environ`` nor at the terminal."""
+        if not self.secrets or self.supplied is not None:
+            return self
+        restored = restore_argv(self.argv, self.secrets,
+                                os.environ if environ is None else environ, ask_terminal)
+        return replace(self, supplied=tuple(restored))
+
+    @property
+    def command_to_run(self) -> list[str]:
+        """The command to execute: the recorded one with its secrets supplied again."""
+        return list(self.with_secrets().supplied or self.argv)
 
     @property
     def data(self) -> tuple[DataFile, ...]:
@@ -178,6 +200,7 @@ def load_plan(
         params_file=record.get("params_file"),
         metrics_file=record.get("metrics_file"),
         warnings=tuple(warnings),
+        secrets=tuple(redactions_of(record)),
     )
 
 

@@ -98,8 +98,8 @@ def _build(plan: ReproPlan, mode: str, objects: LocalObjectStore, co: CheckoutRe
 
 
 def _command(plan: ReproPlan, built: BuiltEnv) -> list[str]:
-    """The recorded command, pointed at the rebuilt interpreter."""
-    argv = plan.argv
+    """The recorded command (its secrets supplied again), pointed at the rebuilt interpreter."""
+    argv = plan.command_to_run
     first = argv[0]
     base = os.path.basename(first)
     if _PYTHON_NAME.fullmatch(base):
@@ -137,7 +137,8 @@ def reproduce(
         raise InvalidInput(f"unknown environment {opts.env_mode!r}; expected one of "
                            f"{', '.join(ENV_MODES)}")
     objects = LocalObjectStore(project.objects_dir)
-    plan = load_plan(project, store, objects, run)
+    # Secrets redacted from the command are asked for now, before anything is rebuilt.
+    plan = load_plan(project, store, objects, run).with_secrets()
     step = on_step or (lambda _name, _detail: None)
     step("start", describe_plan(plan))
     dest, chosen = _workspace(project, plan, opts.dir)

@@ -5,6 +5,11 @@ params file that does not parse) fails before the run is recorded or the command
 Then the cheap captures (code, host, inputs) happen, the run is opened as ``running``, the
 child runs with ``CAIRN_RUN_ID`` and the bootstrap on its path, and at the end outputs, the
 log, the child's own interpreter and argparse params are stored and the run is closed.
+
+Secrets on the command line (``--api-key X``, URL passwords) are redacted before anything is
+recorded (``capture.secrets``); the child still gets the real words. An output that cannot be
+stored because the disk is full does not lose the run: it is recorded with the status the
+command ended with, the output named under ``not_stored``, and one sentence for the user.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cairn.errors import InvalidInput, NotFound
+from cairn.errors import InvalidInput, NotFound, StoreFull
 from cairn.objects.local import LocalObjectStore
 from cairn.project import Project
 from cairn.settings import load_settings
@@ -113,6 +118,42 @@ def store_paths(
         rows.append(ArtifactRow(run_id, kind, label, ref.oid, ref.size, is_tree))
     add_artifacts(store, rows)
     return rows
+
+
+def _store_outputs(
+    project: Project, store: MetaStore, objects: LocalObjectStore, run_id: str,
+    paths: Sequence[Path], log_path: Path, progress: Progress | None,
+) -> list[dict[str, str]]:
+    """Store the outputs and the log one by one; those a full disk refused, with why.
+
+    The command has already run: a full disk must not cost the user the record of it, so
+    each refusal is noted and the others are still stored.
+    """
+    from cairn.history.logs import LOG_NAME
+
+    refused: list[dict[str, str]] = []
+    for path in paths:
+        try:
+            store_paths(project, store, objects, run_id, [path], "output", progress)
+        except StoreFull as exc:
+            refused.append({"path": _rel(project, path), "reason": exc.message})
+    if log_path.exists():
+        try:
+            oid = objects.put_file(log_path)
+        except StoreFull as exc:
+            refused.append({"path": LOG_NAME, "reason": exc.message})
+        else:
+            add_artifacts(store, [ArtifactRow(run_id, "log", LOG_NAME, oid,
+                                              log_path.stat().st_size, False)])
+    return refused
+
+
+def not_stored_sentence(refused: Sequence[Mapping[str, str]], store_dir: Path) -> str:
+    """One sentence for the user about outputs a full disk kept out of the store."""
+    names = ", ".join(repr(r["path"]) for r in refused)
+    what = "the output" if len(refused) == 1 else f"{len(refused)} outputs,"
+    return (f"{what} {names} could not be stored: the disk holding {store_dir} is full; "
+            "the run is recorded without it (free some space and cairn snapshot -o PATH)")
 
 
 def _capture_record(
@@ -254,12 +295,15 @@ def run_tracked(
     """Run ``argv`` as a tracked child; returns the finished run and the child's exit code."""
     from cairn.capture.environment import python_of_command
     from cairn.capture.params import load_params_file, params_from_argv
-    from cairn.history.logs import LOG_NAME, live_log_path
+    from cairn.history.logs import live_log_path
     from cairn.runner.launch import launch
 
     if not argv:
         raise InvalidInput("no command given", hint="cairn run [OPTIONS] -- CMD [ARGS...]")
     _check_paths(opts.inputs, "input")
+    from cairn.capture.secrets import redact_argv, redact_params
+
+    shown, redactions = redact_argv(argv)  # what is recorded: never a secret
     params: dict[str, Any] = {}
     if opts.params_file is not None:
         _check_paths([opts.params_file], "params file")
@@ -270,15 +314,18 @@ def run_tracked(
     env.update(opts.env)
     python_exe = python_of_command(list(argv), env)
     if python_exe is None:
-        params.update(params_from_argv(list(argv[1:])))
+        params.update(params_from_argv(shown[1:]))
     params.update(opts.params)
+    params = redact_params(params)
 
     objects = LocalObjectStore(project.objects_dir)
     record, seed = _capture_record(
         project, objects, argv, settings.capture_env, settings.source_size_limit, env, opts.code,
         [*opts.inputs, *opts.outputs], _stat_cache(store),
     )
-    record["argv"] = list(argv)
+    record["argv"] = shown
+    if redactions:
+        record["redacted"] = [r.to_json() for r in redactions]
     for key, path in (("params_file", opts.params_file), ("metrics_file", opts.metrics_file)):
         if path is not None:
             record[key] = _rel(project, path)  # so that repro reads the same files
@@ -286,7 +333,7 @@ def run_tracked(
         store,
         name=opts.name,
         message=opts.message,
-        command=list(argv),
+        command=shown,
         cwd=str(cwd),
         params=params,
         tags=opts.tags,
@@ -333,6 +380,7 @@ def run_tracked(
             boot = json.loads(boot_out.read_text())
         except (OSError, ValueError):
             boot = {}
+        boot_out.unlink(missing_ok=True)  # it holds the child's real argv, secrets and all
     patch: dict[str, Any] = {}
     if python_exe is not None or boot:
         patch["env"] = _store_environment(objects, project, boot.get("interpreter"), python_exe)
@@ -342,24 +390,26 @@ def run_tracked(
         run_store.update_record(store, run.id, patch)
     if boot.get("params"):
         recorded = run_store.get_params(store, [run.id])[run.id]
-        new = {k: v for k, v in boot["params"].items() if k not in recorded}
+        parsed = redact_params(boot["params"])
+        new = {k: v for k, v in parsed.items() if k not in recorded}
         if new:
             run_store.log_params(store, run.id, new)
     if opts.metrics_file is not None and opts.metrics_file.exists():
         from cairn.store.metrics import append_series
 
         append_series(store, run.id, _metrics_from_file(opts.metrics_file))
-    outputs = store_paths(project, store, objects, run.id, opts.outputs, "output", progress)
-    del outputs
-    if log_path.exists():
-        oid = objects.put_file(log_path)
-        add_artifacts(
-            store, [ArtifactRow(run.id, "log", LOG_NAME, oid, log_path.stat().st_size, False)]
-        )
+    refused = _store_outputs(project, store, objects, run.id, opts.outputs, log_path, progress)
+    error = result.error
+    if refused:
+        sentence = not_stored_sentence(refused, project.store_dir)
+        run_store.update_record(store, run.id, {
+            "not_stored": refused,
+            "warnings": [*patch.get("warnings", record.get("warnings", [])), sentence],
+        })
+        error = f"{error}; {sentence}" if error else sentence
     run_store.finish_run(store, run.id, result.status, exit_code=result.exit_code)
-    return TrackedRun(
-        run=run_store.get_run(store, run.id), exit_code=result.exit_code, error=result.error
-    )
+    return TrackedRun(run=run_store.get_run(store, run.id), exit_code=result.exit_code,
+                      error=error)
 
 
 def snapshot(

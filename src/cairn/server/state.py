@@ -49,6 +49,10 @@ class ServerState:
         self.default_project = main.project_name
         self.objects = LocalObjectStore(project.objects_dir)
         self.upload_dir = project.objects_dir / "tmp"
+        from cairn.server.uploads import remove_abandoned_uploads
+
+        remove_abandoned_uploads(self.upload_dir)  # left by a server killed mid-upload
+        self.objects.remove_stale_temporaries()
         self.tokens = TokenChecker(self.db)
         self.local_user = _local_user()
         self.stats = UploadStats()
