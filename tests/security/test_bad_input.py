@@ -334,3 +334,19 @@ def test_limit_settings_are_checked(project: Project, monkeypatch: pytest.Monkey
         load_settings(project.store_dir)
     monkeypatch.setenv("CAIRN_MAX_PARAMS", "5")
     assert load_settings(project.store_dir).max_params == 5
+
+
+def test_method_not_allowed_names_the_allowed(client: httpx.Client) -> None:
+    reply = client.put("/api/v1/server", headers={"X-Cairn-Client": "test"})
+    assert reply.status_code == 405 and reply.headers["allow"] == "GET"
+    assert reply.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_openapi_declares_400_not_422(client: httpx.Client) -> None:
+    doc = client.get("/api/v1/openapi.json").json()
+    ours = {path: ops for path, ops in doc["paths"].items()
+            if path.startswith("/api/v1/runs")}
+    for ops in ours.values():
+        for op in ops.values():
+            assert "422" not in op["responses"]
+            assert {"400", "404"} <= set(op["responses"])

@@ -87,7 +87,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     message = exc.detail if isinstance(exc.detail, str) else "the request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no such page: {request.url.path}"
-    return error_response(exc.status_code, code, message)
+    reply = error_response(exc.status_code, code, message)
+    reply.headers.update(exc.headers or {})  # e.g. the Allow of a 405
+    return reply
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

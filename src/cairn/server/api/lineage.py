@@ -7,13 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader
 from cairn.server.responses import json_reply
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
 from cairn.store.resolve import resolve_run
 
-router = APIRouter(tags=["lineage"])
+router = APIRouter(tags=["lineage"], responses=ERROR_RESPONSES)
 
 
 def _brief(store: MetaStore, run_id: str) -> dict[str, Any]:

@@ -14,11 +14,12 @@ from fastapi.responses import Response
 
 from cairn.errors import NotFound
 from cairn.history.logs import live_log_path
+from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, state_of
 from cairn.store.artifacts import list_artifacts
 from cairn.store.resolve import resolve_run
 
-router = APIRouter(tags=["logs"])
+router = APIRouter(tags=["logs"], responses=ERROR_RESPONSES)
 
 MAX_CHUNK = 16 * 1024 * 1024
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from cairn._util.ids import now_ms
 from cairn.errors import Conflict, NotFound
 from cairn.server.accounts import audit
+from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, Writer
 from cairn.server.bodies import CheckedRoute
 from cairn.server.limits import settings_of
@@ -25,7 +26,8 @@ from cairn.store.metrics import latest_metrics, point_counts, read_series, write
 from cairn.store.resolve import resolve_run
 from cairn.store.series import Series
 
-router = APIRouter(tags=["metrics"], route_class=CheckedRoute)
+router = APIRouter(tags=["metrics"], route_class=CheckedRoute,
+                   responses=ERROR_RESPONSES)
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # steps and times are stored as int64
 _SPECIAL = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf}

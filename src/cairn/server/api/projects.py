@@ -6,11 +6,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from cairn.server.accounts import role_of
+from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, SignedIn, state_of
 from cairn.server.responses import json_reply
 from cairn.store.runs import count_runs
 
-router = APIRouter(tags=["projects"])
+router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
 
 
 @router.get("/server", summary="What this server is and what it accepts (no token needed)")

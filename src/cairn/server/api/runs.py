@@ -21,6 +21,7 @@ from cairn.errors import Conflict, InvalidInput
 from cairn.history.describe import describe_run
 from cairn.history.listing import RunSummary
 from cairn.server.accounts import audit, record_audit
+from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, Writer, state_of
 from cairn.server.bodies import CheckedRoute
 from cairn.server.limits import settings_of
@@ -31,7 +32,8 @@ from cairn.store.limits import check_key_budget
 from cairn.store.metrics import latest_metrics
 from cairn.store.resolve import resolve_run
 
-router = APIRouter(tags=["runs"], route_class=CheckedRoute)
+router = APIRouter(tags=["runs"], route_class=CheckedRoute,
+                   responses=ERROR_RESPONSES)
 
 Status = Literal["running", "finished", "failed", "killed", "crashed"]
 
