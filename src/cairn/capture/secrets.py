@@ -2,9 +2,11 @@
 
 ``--api-key X``, ``--password=X`` and every URL with a password (``postgresql://u:p@h/db``)
 would otherwise travel with the run everywhere it is shown or sent: the command, the params,
-``cairn show``, pushed bundles, the web UI, reports. What looks secret is decided by the same
-rules as for environment variables (``envvars.looks_secret`` on the flag's name,
-``envvars.redact_url`` on every argument) and replaced by the same marker, ``***``.
+``cairn show``, pushed bundles, the web UI, reports. What looks secret is decided on each
+word of a flag's name (``flag_looks_secret``: ``--api-key``, ``--hf-token``, ``--password``, but
+not ``--max-tokens``, ``--author`` or ``--sort-key``, which a training script passes every day
+and which repro would otherwise have to ask for), ``envvars.redact_url`` on every argument, and
+the same marker as for environment variables, ``***``.
 
 Each redaction is recorded (which argument, at which position) so that ``cairn repro`` and
 ``cairn fork`` can put the real value back: from the environment variable
@@ -21,11 +23,33 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cairn.capture.envvars import REDACTED, SECRET_ARG_PREFIX, looks_secret, redact_url
+from cairn.capture.envvars import REDACTED, SECRET_ARG_PREFIX, redact_url
 from cairn.errors import InvalidInput
 
 ENV_PREFIX = SECRET_ARG_PREFIX
 _NOT_NAME = re.compile(r"[^A-Za-z0-9]+")
+_WORD = re.compile(r"[^a-z0-9]+")
+# A flag is secret when one of its words is one of these, or it ends in one of the pairs.
+_SECRET_WORDS = frozenset({
+    "password", "passwd", "passphrase", "pass", "pwd", "secret", "token", "apikey", "credential",
+    "credentials", "auth", "bearer", "pat", "privatekey", "accesskey",
+})
+_SECRET_PAIRS = frozenset({
+    ("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"),
+    ("auth", "key"), ("encryption", "key"), ("signing", "key"), ("client", "secret"),
+})
+
+
+def flag_looks_secret(name: str) -> bool:
+    """Whether a flag or param name (``api-key``, ``hf_token``) names a credential.
+
+    Decided on whole words, not substrings as for environment variables: ``max_tokens``,
+    ``author`` and ``sort_key`` are hyperparameters, and a bare ``key`` is a secret only alone.
+    """
+    words = [w for w in _WORD.split(name.lower()) if w]
+    if words == ["key"] or any(w in _SECRET_WORDS for w in words):
+        return True
+    return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:], strict=False))
 
 
 @dataclass(frozen=True)
@@ -82,7 +106,7 @@ def redact_argv(argv: Sequence[str]) -> tuple[list[str], list[Redaction]]:
     while i < len(out):
         token = out[i]
         name = _flag_name(token)
-        if name is not None and looks_secret(name):
+        if name is not None and flag_looks_secret(name):
             if "=" in token:
                 prefix = token.partition("=")[0] + "="
                 out[i] = prefix + REDACTED
@@ -127,7 +151,7 @@ def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
     their value came from.
     """
     return {
-        key: REDACTED if looks_secret(key) and value not in (None, "", False)
+        key: REDACTED if flag_looks_secret(key) and value not in (None, "", False)
         else redact_value(value)
         for key, value in params.items()
     }
