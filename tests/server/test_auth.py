@@ -115,10 +115,14 @@ def test_the_browser_cookie_reads_but_never_writes(live: LiveServer,
 
 def test_login_page_sets_the_cookie_for_a_valid_token(live: LiveServer,
                                                      tokens: dict[str, str]) -> None:
+    def csrf(page: httpx.Response) -> str:  # the sign-in form's hidden CSRF field
+        return page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+
     with httpx.Client(base_url=live.url) as browser:
-        bad = browser.post("/login", data={"token": "cairn_nope"})
+        bad = browser.post("/login", data={"token": "cairn_nope",
+                                           "csrf": csrf(browser.get("/login"))})
         assert bad.status_code == 401 and "not valid" in bad.text
-        good = browser.post("/login", data={"token": tokens["reader"]})
+        good = browser.post("/login", data={"token": tokens["reader"], "csrf": csrf(bad)})
         assert good.status_code == 303
         cookie = good.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie

@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from cairn._http.guard import HttpGuard
 from cairn.objects.local import LocalObjectStore
 from cairn.project import Project
 from cairn.store.core import MetaStore
@@ -25,6 +26,7 @@ def make_app(project: Project, store: MetaStore) -> FastAPI:
     app.state.objects = LocalObjectStore(project.objects_dir)
     app.include_router(router)
     mount_static(app)
+    app.add_middleware(HttpGuard)  # the servers' headers, Content-Security-Policy included
     return app
 
 

@@ -27,6 +27,8 @@ SPARK = "▁▂▃▄▅▆▇█"
 @click.argument("ref", metavar="NAME@VERSION_OR_ALIAS")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 exposes the model to the network).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests whose Host is NAME (e.g. behind a proxy); repeatable.")
 @click.option("--port", "-p", type=int, default=8000, show_default=True)
 @click.option("--workers", "-w", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes, each with its own copy of the model.")
@@ -45,7 +47,7 @@ SPARK = "▁▂▃▄▅▆▇█"
                    "on for /feedback when --host is not localhost, unless --no-auth.")
 def serve(ref: str, host: str, port: int, workers: int, batch_max_size: int | None,
           batch_max_latency_ms: float | None, no_log: bool, max_rows: int,
-          auth: bool | None) -> None:
+          auth: bool | None, allowed_hosts: tuple[str, ...] = ()) -> None:
     """Serve a registered model over HTTP until interrupted.
 
     \b
@@ -61,6 +63,7 @@ def serve(ref: str, host: str, port: int, workers: int, batch_max_size: int | No
 
     An alias is resolved when the server starts: after moving it, restart the server.
     """
+    from cairn._http.guard import HostRule
     from cairn.serving.server import ServeConfig, check_port, pin_ref, run
 
     access = serve_auth(host, auth)
@@ -75,6 +78,7 @@ def serve(ref: str, host: str, port: int, workers: int, batch_max_size: int | No
     store.close()
     pinned, described = pin_ref(project, ref)
     check_port(host, port)
+    HostRule(bind=host, allowed=allowed_hosts).to_env()  # read by each worker's app
     if workers > 1:  # fail here, in one sentence, rather than once per worker
         _check_loads(project, pinned)
     shown = f"[{host}]" if ":" in host else host

@@ -26,13 +26,16 @@ def is_loopback(host: str) -> bool:
 @click.group(invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but localhost exposes the server.")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests whose Host is NAME (e.g. behind a proxy); repeatable.")
 @click.option("--port", "-p", type=click.IntRange(0, 65535), default=5005, show_default=True)
 @click.option("--workers", "-w", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes (PostgreSQL suits several writers best).")
 @click.option("--no-auth", is_flag=True,
               help="Answer without tokens, as you, with the admin role (localhost only).")
 @click.pass_context
-def server(ctx: click.Context, host: str, port: int, workers: int, no_auth: bool) -> None:
+def server(ctx: click.Context, host: str, port: int, workers: int, no_auth: bool,
+           allowed_hosts: tuple[str, ...] = ()) -> None:
     """Serve the REST API, the sync protocol and the web UI of this project.
 
     \b
@@ -47,12 +50,14 @@ def server(ctx: click.Context, host: str, port: int, workers: int, no_auth: bool
     if no_auth and not is_loopback(host):
         raise InvalidInput(f"--no-auth is only allowed on localhost, not on {host}",
                            hint="create users and tokens instead: cairn server user add NAME")
-    _serve(host, port, workers, auth=not no_auth)
+    _serve(host, port, workers, auth=not no_auth, allowed_hosts=allowed_hosts)
 
 
-def _serve(host: str, port: int, workers: int, *, auth: bool) -> None:
+def _serve(host: str, port: int, workers: int, *, auth: bool,
+           allowed_hosts: tuple[str, ...] = ()) -> None:
     import uvicorn
 
+    from cairn._http.guard import HostRule
     from cairn.cli.context import open_project
     from cairn.server.accounts import list_users
     from cairn.server.app import ENV_NO_AUTH, ENV_STORE, create_app
@@ -69,8 +74,11 @@ def _serve(host: str, port: int, workers: int, *, auth: bool) -> None:
     if not auth:
         err.print("[yellow]no authentication[/]: every request acts as you, with full rights")
     if workers == 1:
-        uvicorn.run(create_app(project, auth=auth), host=host, port=port, log_level="info")
+        hosts = HostRule(bind=host, allowed=allowed_hosts)
+        uvicorn.run(create_app(project, auth=auth, hosts=hosts), host=host, port=port,
+                    log_level="info")
         return
+    HostRule(bind=host, allowed=allowed_hosts).to_env()
     os.environ[ENV_STORE] = str(project.store_dir)
     os.environ[ENV_NO_AUTH] = "0" if auth else "1"
     _run_workers(host, port, workers)

@@ -52,7 +52,11 @@ class HttpRemote:
         self.url = url
         self.project = parse_qs(parts.query).get("project", [None])[0]
         base = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}/api/v1"
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # A header no web page can send cross-site without asking: the servers refuse writes
+        # that lack it (or a token, or a JSON type), so a page cannot post on a user's behalf.
+        headers = {"X-Cairn-Client": "1"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         self._client = httpx.Client(
             base_url=base, headers=headers, timeout=httpx.Timeout(timeout, connect=10.0),
             limits=httpx.Limits(max_connections=connections,

@@ -14,12 +14,15 @@ from contextlib import asynccontextmanager
 from importlib import import_module
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from cairn.errors import InvalidInput
+from cairn._http.guard import DEFAULT_BODY_LIMIT, HostRule, HttpGuard, Scope
+from cairn.errors import CairnError, InvalidInput
 from cairn.project import Project
-from cairn.server.auth import reader
+from cairn.server.api.sync import MAX_BUNDLE
+from cairn.server.auth import identify, reader
 from cairn.server.errors import install_error_handlers
 from cairn.server.responses import json_reply
 from cairn.server.state import DEFAULT_MAX_UPLOAD, ServerState, project_at
@@ -37,6 +40,12 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb":
 ENV_STORE = "CAIRN_SERVER_STORE"
 ENV_NO_AUTH = "CAIRN_SERVER_NO_AUTH"
 ENV_MAX_UPLOAD = "CAIRN_SERVER_MAX_UPLOAD"
+
+# The sign-in form: posted by a browser without a token, it carries its own CSRF token.
+FORM_PATHS = ("/login", "/logout")
+FORM_LIMIT = 64 * 1024
+_UPLOAD_PATH = re.compile(rf"^{API_PREFIX}/(objects/[^/]+|runs/[^/]+/artifacts/.+)$")
+_BUNDLE_PATH = re.compile(rf"^{API_PREFIX}/runs/[^/]+/bundle$")
 
 
 def parse_size(text: str | int) -> int:
@@ -64,12 +73,15 @@ def create_app(
     *,
     auth: bool = True,
     max_upload: int | None = None,
+    hosts: HostRule | None = None,
 ) -> FastAPI:
     """The application for one project (its root folder, its ``.cairn`` folder, or a Project).
 
     ``auth=False`` answers every request as the local user with the admin role: only for a
     server that listens on localhost. ``max_upload`` (bytes per object) defaults to
-    ``[server] max_upload`` in the project's config, else 5 GiB.
+    ``[server] max_upload`` in the project's config, else 5 GiB. ``hosts`` names the
+    ``Host`` values answered (default: what ``cairn server`` handed its workers, else any
+    except a foreign name on a loopback connection).
     """
     project = project_at(project_or_store_dir)
     state = ServerState(project, auth=auth, max_upload=_max_upload(project, max_upload))
@@ -90,6 +102,7 @@ def create_app(
     app.state.project = project
     app.state.objects = state.objects
     install_error_handlers(app)
+    _install_guard(app, state, hosts)
     api = APIRouter(prefix=API_PREFIX)
     for name in _API_MODULES:
         api.include_router(import_module(f"cairn.server.api.{name}").router)
@@ -118,6 +131,30 @@ def _mount_ui(app: FastAPI) -> bool:
                        dependencies=[Depends(reader)])
     ui.mount_static(app)
     return True
+
+
+def _install_guard(app: FastAPI, state: ServerState, hosts: HostRule | None) -> None:
+    """Check hosts, origins, tokens and body sizes before FastAPI reads a body."""
+
+    def body_limit(method: str, path: str) -> int:
+        if method == "PUT" and _UPLOAD_PATH.match(path):
+            return state.max_upload  # streamed to disk by ``uploads.receive_body``
+        if method == "PUT" and _BUNDLE_PATH.match(path):
+            return MAX_BUNDLE
+        return FORM_LIMIT if path in FORM_PATHS else DEFAULT_BODY_LIMIT
+
+    async def authenticate(scope: Scope) -> CairnError | None:
+        if not state.auth:
+            return None
+        try:
+            await anyio.to_thread.run_sync(identify, Request(scope))
+        except CairnError as exc:
+            return exc
+        return None
+
+    app.add_middleware(HttpGuard, hosts=hosts if hosts is not None else HostRule.from_env(),
+                       body_limit=body_limit, authenticate=authenticate,
+                       form_paths=FORM_PATHS)
 
 
 def app_from_env() -> FastAPI:

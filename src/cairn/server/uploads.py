@@ -23,6 +23,7 @@ from pathlib import Path
 import blake3
 from fastapi import Request
 
+from cairn._util.sizes import human_size
 from cairn.errors import InvalidInput, StoreFull
 from cairn.server.errors import TooLarge
 
@@ -37,14 +38,6 @@ class Received:
     size: int
 
 
-def _size_text(n: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
 def check_declared_size(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
     if declared is None:
@@ -54,8 +47,8 @@ def check_declared_size(request: Request, limit: int) -> None:
     except ValueError:
         raise InvalidInput(f"Content-Length {declared!r} is not a number") from None
     if size > limit:
-        raise TooLarge(f"the upload is {_size_text(size)}; this server takes at most "
-                       f"{_size_text(limit)} per object")
+        raise TooLarge(f"the upload is {human_size(size)}; this server takes at most "
+                       f"{human_size(limit)} per object")
 
 
 async def receive_body(request: Request, folder: Path, limit: int) -> Received:
@@ -79,7 +72,7 @@ async def receive_body(request: Request, folder: Path, limit: int) -> Received:
                 size += len(chunk)
                 if size > limit:
                     raise TooLarge(f"the upload is over this server's limit of "
-                                   f"{_size_text(limit)} per object")
+                                   f"{human_size(limit)} per object")
                 hasher.update(chunk)
                 view = memoryview(chunk)
                 while view:

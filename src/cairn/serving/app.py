@@ -34,6 +34,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from cairn._http.guard import HostRule, HttpGuard
 from cairn.errors import CairnError, InvalidInput
 from cairn.serving import protocols as proto
 from cairn.serving.feedback import UnknownPredictions, parse_feedback
@@ -82,6 +83,8 @@ def build_app(served: ServedModel) -> FastAPI:
     app = FastAPI(title=f"cairn · {served.name}@{served.version}", lifespan=lifespan,
                   docs_url=None, redoc_url=None)
     app.state.served = served
+    app.add_middleware(HttpGuard, hosts=HostRule.from_env(),
+                       body_limit=served.options.max_body_bytes)
 
     def add(path: str, name: str, handler: Handler, method: str = "GET",
             role: str | None = "reader") -> None:

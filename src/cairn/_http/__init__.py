@@ -1,0 +1,5 @@
+"""The HTTP layer shared by cairn's two servers (``cairn server`` and ``cairn serve``).
+
+Pure ASGI, so it depends on no web framework; only the faces ``server/`` and ``serving/``
+import it.
+"""
