@@ -22,7 +22,8 @@ Api = Callable[..., httpx.Client]
 
 
 def test_missing_answers_what_the_server_lacks(api: Api, live: LiveServer) -> None:
-    have = live.state.objects.put_bytes(b"already here")
+    have = hash_bytes(b"already here")  # a project has an object once it is uploaded there
+    assert api("writer").put(f"/objects/{have}", content=b"already here").status_code == 201
     other = hash_bytes(b"not here")
     reply = api("reader").post("/objects/missing", json={"oids": [have, other]})
     assert reply.json() == {"missing": [other]}

@@ -209,6 +209,7 @@ def push(runs: tuple[str, ...], remote_name: str | None, jobs: int) -> None:
 def pull(refs: tuple[str, ...], jobs: int) -> None:
     """Fetch runs from a remote (e.g. team:7, team:baseline, team:last) with their objects."""
     from cairn.cli.context import open_project
+    from cairn.errors import Conflict
     from cairn.objects.local import LocalObjectStore
     from cairn.remote.config import get_remote, list_remotes
     from cairn.remote.pull import pull_run
@@ -218,6 +219,7 @@ def pull(refs: tuple[str, ...], jobs: int) -> None:
     local = LocalObjectStore(project.objects_dir)
     out = console()
     clients: dict[str, Any] = {}
+    refused: list[Conflict] = []  # runs whose copy here may not change; the others go on
     try:
         for ref in refs:
             name, sep, run_ref = ref.partition(":")
@@ -225,11 +227,20 @@ def pull(refs: tuple[str, ...], jobs: int) -> None:
                 name, run_ref = get_remote(project, None).name, ref
             spec = get_remote(project, name)
             client = clients.get(name) or clients.setdefault(name, _open(spec))
-            result = pull_run(store, local, client, run_ref, jobs=jobs, progress=_Bar())
-            verb = "pulled" if result.created else "refreshed"
+            try:
+                result = pull_run(store, local, client, run_ref, jobs=jobs, progress=_Bar())
+            except Conflict as exc:
+                refused.append(exc)
+                continue
+            verb = ("pulled" if result.created else "refreshed" if result.changed
+                    else "already had")
             out.print(f"cairn: {verb} {name}:{run_ref} as run {result.run.number} "
                       f"({result.fetched} objects fetched, {human_size(result.bytes_fetched)}) · "
                       f"cairn show {result.run.number}")
     finally:
         for client in clients.values():
             client.close()
+    for refusal in refused[:-1]:
+        err_console().print(f"cairn: error: {refusal.message}", markup=False, highlight=False)
+    if refused:
+        raise refused[-1]

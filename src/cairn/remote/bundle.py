@@ -9,6 +9,13 @@ files, source snapshots), plus every file listed by those that are trees.
 
 Importing writes the whole run in one transaction: a reader never sees half a run. The run
 keeps its id; its number is the next free one in the target project.
+
+A finished run is immutable everywhere: a bundle for a run that is already finished here is
+accepted only when it holds the same content (then nothing is written), and refused with a
+sentence naming what differs otherwise. "The same content" is the canonical bundle minus what
+is legitimately local to a copy (``LOCAL_FIELDS``: the run number, the account that created
+it here, the heartbeat, where it was pulled from). Only a run still ``running`` is updated by
+later copies, the way a live run's repeated pushes update it.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn._util.ids import now_ms
-from cairn.errors import Conflict, Corrupt, InvalidInput
+from cairn.errors import Conflict, Corrupt, InvalidInput, PermissionDenied
 from cairn.objects.base import ObjectStore
+from cairn.objects.hashing import hash_bytes
 from cairn.objects.oid import is_oid
 from cairn.objects.tree import TREE_MAGIC, read_tree
 from cairn.store import runs as run_store
@@ -41,6 +49,11 @@ _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _SWAP = sys.byteorder != "little"
 _RUN_FIELDS = ("id", "number", "name", "status", "message", "command", "cwd", "started_at",
                "ended_at", "exit_code", "hostname", "heartbeat_at", "created_by", "verdict")
+# Columns that differ between faithful copies of one run: not part of its content.
+LOCAL_FIELDS = ("number", "created_by", "heartbeat_at")
+# How each kind of file is named when copies differ in it.
+_KIND_NAMES = {"artifact": "artifacts", "input": "inputs", "output": "outputs",
+               "model": "models", "log": "log", "code": "code"}
 
 
 @dataclass(frozen=True)
@@ -103,8 +116,12 @@ def unpack_metrics(data: bytes) -> dict[str, Series]:
 
 
 # -- export --------------------------------------------------------------------------------
-def export_run(store: MetaStore, objects: ObjectStore, run: run_store.RunRow) -> Bundle:
-    """The bundle of ``run``; its packed metric history is stored in ``objects``."""
+def export_run(store: MetaStore, objects: ObjectStore | None, run: run_store.RunRow) -> Bundle:
+    """The bundle of ``run``; its packed metric history is stored in ``objects``.
+
+    With ``objects=None`` the history is only hashed: enough to compare the run with a copy
+    without writing anything.
+    """
     params: dict[str, str] = {
         str(k): str(v) for k, v in store.db.query(
             "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run.id,))
@@ -118,8 +135,8 @@ def export_run(store: MetaStore, objects: ObjectStore, run: run_store.RunRow) ->
     keys = metric_keys(store, run.id)
     metrics_oid = None
     if keys:
-        metrics_oid = objects.put_bytes(pack_metrics(
-            {k: read_series(store, run.id, k) for k in keys}))
+        packed = pack_metrics({k: read_series(store, run.id, k) for k in keys})
+        metrics_oid = hash_bytes(packed) if objects is None else objects.put_bytes(packed)
     columns = {name: getattr(run, name) for name in _RUN_FIELDS}
     doc = {
         BUNDLE_KEY: BUNDLE_VERSION,
@@ -257,22 +274,108 @@ def validate_bundle(doc: Any) -> dict[str, Any]:
     return doc
 
 
+# -- comparing copies ----------------------------------------------------------------------
+def _canon(value: Any) -> str:
+    """A value as canonical JSON text, so that NaN equals NaN and key order does not count."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _content_record(run: Mapping[str, Any]) -> dict[str, Any]:
+    record = dict(run.get("record") or {})
+    record.pop("origin", None)  # where this copy was pulled from: local to the copy
+    return record
+
+
+def _files_by_kind(doc: Mapping[str, Any]) -> dict[str, list[tuple[str, str, int, bool]]]:
+    out: dict[str, list[tuple[str, str, int, bool]]] = {}
+    for a in doc.get("artifacts") or []:
+        out.setdefault(a["kind"], []).append(
+            (a["path"], a["oid"], int(a["size"]), bool(a.get("is_tree"))))
+    return {kind: sorted(rows) for kind, rows in out.items()}
+
+
+def differences(ours: Mapping[str, Any], theirs: Mapping[str, Any]) -> list[str]:
+    """What two validated bundles of one run disagree on, named for a sentence.
+
+    Empty when they hold the same content; ``LOCAL_FIELDS`` and the record's ``origin`` are
+    not compared, since faithful copies of one run differ in them.
+    """
+    found = [name for name in _RUN_FIELDS if name not in LOCAL_FIELDS
+             and _canon(ours["run"].get(name)) != _canon(theirs["run"].get(name))]
+    if _canon(_content_record(ours["run"])) != _canon(_content_record(theirs["run"])):
+        found.append("record")
+    found += [part for part in ("params", "tags", "lineage")
+              if _canon(ours.get(part) or {}) != _canon(theirs.get(part) or {})]
+    if (ours.get("metrics") or None) != (theirs.get("metrics") or None):
+        found.append("metrics")
+    ours_files, theirs_files = _files_by_kind(ours), _files_by_kind(theirs)
+    found += [_KIND_NAMES[kind] for kind in KINDS
+              if ours_files.get(kind, []) != theirs_files.get(kind, [])]
+    return found
+
+
+def listing(names: list[str]) -> str:
+    """``a, b and c``: names in a sentence."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 # -- import --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Imported:
     run: run_store.RunRow
     created: bool
+    changed: bool = True  # False: the same content was here already and nothing was written
+
+
+def existing_copy(store: MetaStore, doc: Mapping[str, Any], *, author: str | None = None,
+                  lock: bool = False) -> Imported | None:
+    """What to do with a validated bundle whose run may already be in ``store``.
+
+    ``None``: the run is not here, or it is still running and this copy may update it; write
+    it. An ``Imported`` with ``changed=False``: the same content is here; write nothing.
+    Refused with one sentence when the run belongs to another project, is finished and the
+    copy differs (``Conflict``), or is running and the copy comes from someone other than its
+    creator: ``author`` (a server's caller) must be the account that created it, and without
+    an author (a pull) only a run that itself came from a remote is updated.
+    ``lock`` takes the run's row for the current transaction on PostgreSQL (SQLite's write
+    transaction already excludes other writers).
+    """
+    lock_sql = " FOR UPDATE" if lock and store.db.dialect == "postgresql" else ""
+    row = store.db.query_one(f"SELECT project_id FROM runs WHERE id = ?{lock_sql}",
+                             (doc["run"]["id"],))
+    if row is None:
+        return None
+    if row[0] != store.project_id:
+        raise Conflict(f"run {doc['run']['id']} already belongs to another project here")
+    stored = run_store.get_run(store, doc["run"]["id"])
+    differ = differences(export_run(store, None, stored).doc, doc)
+    if not differ:
+        return Imported(stored, created=False, changed=False)
+    what = f"run {stored.number} of project {store.project_name!r}"
+    if stored.status in run_store.FINAL_STATUSES:
+        raise Conflict(f"{what} is already {stored.status}, and a finished run never changes: "
+                       f"the copy sent differs in {listing(differ)}")
+    if author is not None and stored.created_by != author:
+        raise PermissionDenied(f"{what} is still running and was created by "
+                               f"{stored.created_by or 'another account'}; only its creator's "
+                               "pushes update it")
+    if author is None and "origin" not in stored.record:
+        raise Conflict(f"{what} was recorded here and is still running; only its own process "
+                       "updates it")
+    return None
 
 
 def import_bundle(
     store: MetaStore, objects: ObjectStore, doc: dict[str, Any],
-    *, origin: Mapping[str, Any] | None = None,
+    *, origin: Mapping[str, Any] | None = None, author: str | None = None,
 ) -> Imported:
     """Write the bundle's run into ``store`` (all its objects must already be in ``objects``).
 
-    A run that is already there is replaced by the bundle (same id, same local number), so
-    importing twice changes nothing; a finished run is never replaced by a copy that is still
-    running. ``origin`` (where the run came from) is recorded the first time only.
+    A run already here is left alone when the bundle holds the same content, refused when it
+    is finished and the bundle differs, and updated only while it runs (see
+    ``existing_copy``). ``author``, when given (a server's caller), is recorded as the run's
+    creator whatever the bundle claims. ``origin`` (where the run came from) is recorded the
+    first time only. The decision and the write share one transaction.
     """
     validate_bundle(doc)
     run = doc["run"]
@@ -280,7 +383,10 @@ def import_bundle(
     for _attempt in range(20):
         try:
             with store.db.write() as w:
-                created = _write_run(w, store, run, origin)
+                kept = existing_copy(store, doc, author=author, lock=True)
+                if kept is not None:
+                    return kept
+                created = _write_run(w, store, run, origin, author)
                 _write_contents(w, run["id"], doc, series)
         except store.db.is_integrity_error:
             continue  # another writer took the same number (PostgreSQL); try the next one
@@ -289,22 +395,16 @@ def import_bundle(
 
 
 def _write_run(w: Writer, store: MetaStore, run: Mapping[str, Any],
-               origin: Mapping[str, Any] | None) -> bool:
-    rows = w.execute("SELECT project_id, status, number, record FROM runs WHERE id = ?",
-                     (run["id"],))
+               origin: Mapping[str, Any] | None, author: str | None) -> bool:
+    rows = w.execute("SELECT record FROM runs WHERE id = ?", (run["id"],))
     record = dict(run.get("record") or {})
     command = json.dumps(run["command"]) if run.get("command") is not None else None
+    created_by = author if author is not None else run.get("created_by")
     values = (run.get("name"), run["status"], run.get("message"), command, run.get("cwd"),
               run["started_at"], run.get("ended_at"), run.get("exit_code"), run.get("hostname"),
-              run.get("heartbeat_at"), run.get("created_by"), run.get("verdict"))
-    if rows:
-        project_id, status, number, old_record = rows[0]
-        if project_id != store.project_id:
-            raise Conflict(f"run {run['id']} already belongs to another project here")
-        if status in run_store.FINAL_STATUSES and run["status"] == "running":
-            raise Conflict(f"run {number} is already {status} here; a copy that is still "
-                           "running would replace it with less")
-        old = json.loads(old_record) if old_record else {}
+              run.get("heartbeat_at"), created_by, run.get("verdict"))
+    if rows:  # a running run, updated by a later copy (see existing_copy)
+        old = json.loads(rows[0][0]) if rows[0][0] else {}
         if "origin" in old:
             record["origin"] = old["origin"]
         else:  # a run first recorded here has no origin, whatever copies of it say

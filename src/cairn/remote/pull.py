@@ -6,6 +6,10 @@ staged in a scratch folder, because some are trees: a tree enters the store only
 file it lists, so a stored tree always vouches for its files here too. The run keeps its id
 and author, gets the next free local number, and remembers where it came from in
 ``record["origin"]`` (remote, url and the remote's number).
+
+A run already here is never replaced by a copy with other content once it is finished, nor
+while it runs when it was recorded here: the pull is refused with one sentence naming what
+differs, before anything is fetched. The same content again fetches and writes nothing.
 """
 
 from __future__ import annotations
@@ -14,10 +18,17 @@ import shutil
 import uuid
 from dataclasses import dataclass
 
+from cairn.errors import Conflict
 from cairn.objects.local import LocalObjectStore
 from cairn.objects.tree import check_links, read_tree
 from cairn.remote.base import Remote
-from cairn.remote.bundle import direct_oids, import_bundle, is_tree_object, validate_bundle
+from cairn.remote.bundle import (
+    direct_oids,
+    existing_copy,
+    import_bundle,
+    is_tree_object,
+    validate_bundle,
+)
 from cairn.remote.push import DEFAULT_JOBS, Progress, transfer
 from cairn.store.core import MetaStore
 from cairn.store.runs import RunRow
@@ -30,6 +41,7 @@ class PullResult:
     fetched: int
     bytes_fetched: int
     created: bool
+    changed: bool = True  # False: the same run was here already; nothing was fetched
 
 
 def pull_run(
@@ -39,6 +51,13 @@ def pull_run(
     brief = remote.resolve(ref)
     doc = validate_bundle(remote.get_bundle(str(brief["id"])))
     number = doc["run"].get("number") if brief.get("number") is None else brief["number"]
+    try:
+        kept = existing_copy(store, doc)
+    except Conflict as exc:
+        raise Conflict(f"{remote.name}:{ref} was not pulled: {exc.message}") from None
+    if kept is not None:
+        return PullResult(run=kept.run, remote_number=number if isinstance(number, int) else None,
+                          fetched=0, bytes_fetched=0, created=False, changed=False)
     label = f"run {number} ← {remote.name}"
     staging = LocalObjectStore(local.root / "tmp" / f"pull-{uuid.uuid4().hex}", fsync=False)
     fetched = received = 0
@@ -72,6 +91,10 @@ def pull_run(
     finally:
         shutil.rmtree(staging.root, ignore_errors=True)
     origin = {"remote": remote.name, "url": remote.url, "number": number}
-    imported = import_bundle(store, local, doc, origin=origin)
+    try:
+        imported = import_bundle(store, local, doc, origin=origin)
+    except Conflict as exc:  # changed here while the objects came
+        raise Conflict(f"{remote.name}:{ref} was not pulled: {exc.message}") from None
     return PullResult(run=imported.run, remote_number=number if isinstance(number, int) else None,
-                      fetched=fetched, bytes_fetched=received, created=imported.created)
+                      fetched=fetched, bytes_fetched=received, created=imported.created,
+                      changed=imported.changed)

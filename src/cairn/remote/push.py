@@ -4,6 +4,11 @@ For each run: build its bundle locally, ask the remote which of its objects are 
 batches), send those in parallel (files before the trees that list them), and only then the
 bundle. An interrupted push therefore leaves objects but no run on the remote, and pushing
 again sends only what is still missing; a run pushed twice sends no objects the second time.
+
+A finished run is immutable on the remote too: when the remote holds a finished copy of the
+run with other content, the push is refused with what differs before any object moves. A
+bucket checks nothing itself, so this is what keeps a push from overwriting a finished run
+there.
 """
 
 from __future__ import annotations
@@ -12,12 +17,19 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from cairn.errors import Corrupt
+from cairn.errors import Conflict, Corrupt, NotFound
 from cairn.objects.local import LocalObjectStore
 from cairn.remote.base import Remote, object_size
-from cairn.remote.bundle import direct_oids, export_run, split_referenced
+from cairn.remote.bundle import (
+    differences,
+    direct_oids,
+    export_run,
+    listing,
+    split_referenced,
+    validate_bundle,
+)
 from cairn.store.core import MetaStore
 from cairn.store.runs import RunRow
 
@@ -89,6 +101,7 @@ def push_run(
     if absent_here:
         raise Corrupt(f"run {run.number} refers to {len(absent_here)} files that are not in the "
                       f"local store (first: {absent_here[0]})", hint="cairn fsck")
+    _check_remote_copy(remote, run, bundle.doc)
     wanted = remote.missing(blobs + trees)
     want = set(wanted)
     # Files before the trees that list them: a stored tree vouches for its files.
@@ -110,6 +123,23 @@ def push_run(
     return PushResult(run=run, remote_number=number if isinstance(number, int) else None,
                       objects=len(blobs) + len(trees), sent=len(order), bytes_sent=sent_bytes,
                       created=bool(answer.get("created", True)))
+
+
+def _check_remote_copy(remote: Remote, run: RunRow, doc: dict[str, Any]) -> None:
+    """Refuse the push, before any object moves, when the remote's copy is finished and differs.
+
+    A running copy there is updated by this push, and the same content is sent again
+    harmlessly (a server writes nothing, a bucket rewrites the same text).
+    """
+    try:
+        there = validate_bundle(remote.get_bundle(run.id))
+    except NotFound:
+        return
+    differ = differences(there, doc)
+    if differ and there["run"]["status"] != "running":
+        raise Conflict(f"run {run.number} was not pushed: the copy on {remote.name} is already "
+                       f"{there['run']['status']}, and a finished run never changes; it "
+                       f"differs in {listing(differ)}")
 
 
 def push_runs(

@@ -1,9 +1,12 @@
 """Run bundles, the last step of the sync protocol.
 
 ``PUT /runs/{id}/bundle`` comes after the objects: it is refused (409) while any object the
-run refers to is missing, so an interrupted push leaves no run behind, and importing the same
-bundle again changes nothing. The pusher is recorded in the audit log; the run keeps the
-author it was created by.
+run refers to is missing from the project (``server/project_objects.py``), so an interrupted
+push leaves no run behind. A finished run never changes: the same bundle again is answered
+200 with ``"unchanged": true`` and nothing written, a different one 409 naming what differs.
+A run still running is updated by its creator's later pushes. The run's ``created_by`` is the
+account that pushed it first (the server's local user without authentication), never what
+the bundle claims; every push that changes a run is recorded in the audit log.
 """
 
 from __future__ import annotations
@@ -18,18 +21,21 @@ from fastapi.responses import Response
 from cairn.errors import Conflict, InvalidInput, NotFound
 from cairn.remote.bundle import (
     direct_oids,
+    existing_copy,
     export_run,
     import_bundle,
     split_referenced,
     validate_bundle,
 )
 from cairn.server.accounts import record_audit
+from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Caller, Reader, Writer, state_of
 from cairn.server.errors import TooLarge
+from cairn.server.project_objects import project_objects
 from cairn.server.responses import json_reply
 from cairn.store.runs import get_run
 
-router = APIRouter(tags=["sync"])
+router = APIRouter(tags=["sync"], responses=ERROR_RESPONSES)
 
 MAX_BUNDLE = 256 * 1024 * 1024
 
@@ -40,7 +46,11 @@ def get_bundle(run_id: str, caller: Reader, request: Request) -> Response:
     row = store.db.query_one("SELECT project_id FROM runs WHERE id = ?", (run_id,))
     if row is None or row[0] != store.project_id:
         raise NotFound(f"run {run_id} is not in project {store.project_name!r}")
-    return json_reply(export_run(store, state_of(request).objects, get_run(store, run_id)).doc)
+    state = state_of(request)
+    doc = export_run(store, state.objects, get_run(store, run_id)).doc
+    # Whoever reads the run may read what it refers to, its packed metrics included.
+    project_objects(state).add_run(store.project_id, doc)
+    return json_reply(doc)
 
 
 @router.put("/runs/{run_id}/bundle", summary="Store a pushed run (after its objects)")
@@ -59,16 +69,26 @@ def _store_bundle(run_id: str, raw: Any, caller: Caller, request: Request) -> Re
     doc = validate_bundle(raw)
     if doc["run"]["id"] != run_id:
         raise InvalidInput(f"the bundle is for run {doc['run']['id']}, not {run_id}")
-    objects = state_of(request).objects
-    absent = objects.missing(direct_oids(doc))
-    if not absent:
-        blobs, _trees = split_referenced(doc, objects)
-        absent = objects.missing(blobs)
-    if absent:
-        raise Conflict(f"{len(absent)} objects of run {run_id} are not on the server yet "
-                       f"(first: {absent[0]}); upload them before the run")
-    imported = import_bundle(caller.store, objects, doc)
-    record_audit(caller.store.db, caller.user, "run.push", run_id)
-    run = imported.run
-    return json_reply({"id": run.id, "number": run.number, "created": imported.created},
-                      status_code=201 if imported.created else 200)
+    store = caller.store
+    kept = existing_copy(store, doc, author=caller.user)  # refused here if it may not change
+    if kept is None:
+        state = state_of(request)
+        refs = project_objects(state)
+        absent = refs.missing(store.project_id, direct_oids(doc))
+        if not absent:  # the trees are the project's: what they list must be too
+            blobs, _trees = split_referenced(doc, state.objects)
+            absent = refs.missing(store.project_id, blobs)
+        if absent:
+            raise Conflict(f"{len(absent)} objects of run {run_id} are not in project "
+                           f"{store.project_name!r} yet (first: {absent[0]}); upload them "
+                           "before the run")
+        kept = import_bundle(store, state.objects, doc, author=caller.user)
+    if kept.changed:
+        record_audit(store.db, caller.user, "run.push", run_id)
+    run = kept.run
+    body: dict[str, Any] = {"id": run.id, "number": run.number, "created": kept.created}
+    if not kept.changed:
+        body["unchanged"] = True
+        body["message"] = (f"run {run.number} is already here with the same content; "
+                           "nothing was written")
+    return json_reply(body, status_code=201 if kept.created else 200)
