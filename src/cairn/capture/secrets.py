@@ -17,6 +17,7 @@ the terminal.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -49,7 +50,7 @@ def flag_looks_secret(name: str) -> bool:
     words = [w for w in _WORD.split(name.lower()) if w]
     if words == ["key"] or any(w in _SECRET_WORDS for w in words):
         return True
-    return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:], strict=False))
+    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
 
 
 @dataclass(frozen=True)
