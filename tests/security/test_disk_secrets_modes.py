@@ -345,3 +345,9 @@ def test_the_store_is_private_whatever_the_umask(workdir: Path) -> None:
     assert stat.S_IMODE(store.stat().st_mode) == 0o700
     assert stat.S_IMODE((store / "cairn.db").stat().st_mode) == 0o600
     assert (store / "cairn.db").stat().st_size > 0
+
+
+@pytest.mark.parametrize("flag", ["--max-tokens", "--author", "--sort-key", "--num_tokens"])
+def test_hyperparameters_that_merely_contain_a_secret_word_are_kept(flag: str) -> None:
+    argv = ["train.py", flag, "512"]
+    assert redact_argv(argv) == (argv, [])
