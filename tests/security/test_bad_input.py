@@ -12,8 +12,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -24,28 +22,9 @@ from cairn.project import Project
 from cairn.store import runs as run_store
 from cairn.store.core import open_store
 from tests.conftest import cairn_cli
-from tests.server.live import LiveServer, server_project
+from tests.server.live import LiveServer
 
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture
-def server_dir(tmp_path: Path) -> Project:
-    return server_project(tmp_path / "server")
-
-
-@pytest.fixture
-def start_server(server_dir: Project) -> Iterator[Callable[..., LiveServer]]:
-    """``start(**kw)``: a live server on the server's project, stopped after the test."""
-    started: list[LiveServer] = []
-
-    def start(**kwargs: Any) -> LiveServer:
-        started.append(LiveServer(server_dir, **kwargs).start())
-        return started[-1]
-
-    yield start
-    for live in started:
-        live.stop()
 
 
 @pytest.fixture
