@@ -190,15 +190,23 @@ def test_a_code_link_with_a_declared_input_under_it_overwrites_nothing(
     assert (outside / "x.csv").read_bytes() == SENTINEL
 
 
-def test_a_link_created_by_the_uncommitted_diff_is_refused(
-    tmp_path: Path, outside: Path
-) -> None:
-    # A real repository shared by both; the attacker stages a link and records a real run.
+def team_repo(tmp_path: Path, *, link_to: str | None = None) -> Path:
+    """The team's git repository: ``train.py`` (and a ``data`` link) in its first commit."""
     team = tmp_path / "team"
     team.mkdir()
     git(team, "init", "-q", "-b", "main")
     (team / "train.py").write_text("print('train')\n")
+    if link_to is not None:
+        os.symlink(link_to, team / "data")
     commit_all(team, "first")
+    return team
+
+
+def test_a_link_created_by_the_uncommitted_diff_is_refused(
+    tmp_path: Path, outside: Path
+) -> None:
+    # A real repository shared by both; the attacker stages a link and records a real run.
+    team = team_repo(tmp_path)
     attacker_root, victim_root = tmp_path / "attacker", tmp_path / "victim"
     git(tmp_path, "clone", "-q", str(team), str(attacker_root))
     git(tmp_path, "clone", "-q", str(team), str(victim_root))
@@ -228,11 +236,7 @@ def test_a_link_created_by_the_uncommitted_diff_is_refused(
 def test_a_diff_writing_through_the_link_it_creates_is_refused(
     tmp_path: Path, outside: Path
 ) -> None:
-    team = tmp_path / "team"
-    team.mkdir()
-    git(team, "init", "-q", "-b", "main")
-    (team / "train.py").write_text("print('train')\n")
-    commit_all(team, "first")
+    team = team_repo(tmp_path)
     victim_root = tmp_path / "victim"
     git(tmp_path, "clone", "-q", str(team), str(victim_root))
     attacker, victim = make_project(team), make_project(victim_root)
@@ -361,12 +365,7 @@ def test_a_committed_link_with_a_declared_input_under_it_is_not_written_through(
 ) -> None:
     # The link is in a commit of the shared repository (git checks it out as git would);
     # the pulled run declares an input under it that would replace the victim's file.
-    team = tmp_path / "team"
-    team.mkdir()
-    git(team, "init", "-q", "-b", "main")
-    (team / "train.py").write_text("print('train')\n")
-    os.symlink("../../outside", team / "data")
-    commit_all(team, "first")
+    team = team_repo(tmp_path, link_to="../../outside")
     victim_root = tmp_path / "victim"
     git(tmp_path, "clone", "-q", str(team), str(victim_root))
     attacker, victim = make_project(team), make_project(victim_root)
