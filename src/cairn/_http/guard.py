@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from cairn._util.sizes import human_size
 from cairn.errors import CairnError
 
 Scope = MutableMapping[str, Any]
@@ -287,18 +288,8 @@ class HttpGuard:
         return None
 
 
-def size_text(n: int) -> str:
-    """``1000 bytes``, ``48.8 KiB``: limits are powers of two, so they read round this way."""
-    value = float(n)
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{n} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
-
-
 def _too_large(limit: int, size: int | None = None) -> tuple[int, str, str, str | None]:
-    got = f"the request body is {size_text(size)}" if size is not None else (
+    got = f"the request body is {human_size(size, 1024)}" if size is not None else (
         "the request body is larger")
-    return (413, "too_large",
-            f"{got}, over this server's limit: it takes at most {size_text(limit)} here", None)
+    most = human_size(limit, 1024)
+    return 413, "too_large", f"{got}, over this server's limit: it takes at most {most} here", None

@@ -47,8 +47,8 @@ def check_declared_size(request: Request, limit: int) -> None:
     except ValueError:
         raise InvalidInput(f"Content-Length {declared!r} is not a number") from None
     if size > limit:
-        raise TooLarge(f"the upload is {human_size(size)}; this server takes at most "
-                       f"{human_size(limit)} per object")
+        raise TooLarge(f"the upload is {human_size(size, 1024)}; this server takes at most "
+                       f"{human_size(limit, 1024)} per object")
 
 
 async def receive_body(request: Request, folder: Path, limit: int) -> Received:
@@ -72,7 +72,7 @@ async def receive_body(request: Request, folder: Path, limit: int) -> Received:
                 size += len(chunk)
                 if size > limit:
                     raise TooLarge(f"the upload is over this server's limit of "
-                                   f"{human_size(limit)} per object")
+                                   f"{human_size(limit, 1024)} per object")
                 hasher.update(chunk)
                 view = memoryview(chunk)
                 while view:
