@@ -104,7 +104,23 @@ def test_pages_render_text_stored_before_the_check(client: httpx.Client,
     assert "\\ud800" in client.get(f"/runs/{odd.number}", headers=html).text
 
 
-def test_sdk_refuses_bad_text(project: Project) -> None:
+@pytest.fixture
+def sdk_project(project: Project) -> Iterator[Project]:
+    """The project, for SDK calls made in this process; the SDK forgets its store afterwards.
+
+    The SDK keeps the store it opened for the life of the process, so without this a later
+    test's ``cairn.load_model`` would look in this test's project.
+    """
+    from cairn.sdk import api
+
+    yield project
+    if api._store is not None:
+        api._store.close()
+    api._store = api._project = None
+
+
+def test_sdk_refuses_bad_text(sdk_project: Project) -> None:
+    project = sdk_project
     run = cairn.init(name="sdk")
     try:
         with pytest.raises(InvalidInput, match="not valid Unicode"):
@@ -177,7 +193,7 @@ def test_key_limit_is_a_setting(start_server: Callable[..., LiveServer],
         assert "limit of 3" in _assert_error(c.post("/api/v1/runs/1/metrics", json=four))
 
 
-def test_sdk_metric_key_limit(project: Project) -> None:
+def test_sdk_metric_key_limit(sdk_project: Project) -> None:
     cairn.init(name="many")
     try:
         cairn.log({f"k{i}": 1.0 for i in range(1000)})
