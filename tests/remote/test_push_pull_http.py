@@ -16,8 +16,8 @@ from cairn.project import Project
 from cairn.remote.config import credentials_path
 from cairn.remote.http import HttpRemote
 from cairn.remote.push import push_run
-from cairn.server.accounts import audit_entries
 from cairn.store import runs as run_store
+from cairn.store.accounts import audit_entries
 from cairn.store.core import open_store
 from cairn.store.metrics import read_series
 from tests.conftest import cairn_cli

@@ -225,7 +225,7 @@ def test_signing_in_needs_the_forms_csrf_token(start_server: Callable[..., LiveS
     live = start_server()
     with httpx.Client(base_url=live.url) as browser:
         forged = browser.post("/login", data={"token": token})
-        assert forged.status_code == 403 and "cairn_token" not in forged.headers.get(
+        assert forged.status_code == 403 and "cairn_session" not in forged.headers.get(
             "set-cookie", "")
         # A value of the attacker's own, without this browser's cookie to match it.
         with httpx.Client(base_url=live.url) as attacker:
@@ -234,7 +234,7 @@ def test_signing_in_needs_the_forms_csrf_token(start_server: Callable[..., LiveS
                             ).status_code == 403
         signed = browser.post("/login", data={"token": token,
                                               "csrf": csrf_field(browser.get("/login"))})
-        assert signed.status_code == 303 and "cairn_token=" in signed.headers["set-cookie"]
+        assert signed.status_code == 303 and "cairn_session=" in signed.headers["set-cookie"]
 
 
 def test_host_rules_for_each_kind_of_bind() -> None:

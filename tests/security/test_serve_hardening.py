@@ -237,6 +237,23 @@ def test_with_auth_feedback_needs_a_writer_and_predictions_a_reader(
     assert six.status_code == 413 and "at most 5" in one_sentence(six)
 
 
+def test_a_revoked_token_is_refused_by_the_model_server_on_its_next_request(
+        auth_server: Server, iris: IrisProject) -> None:  # noqa: F811
+    project = Project(root=iris.root, store_dir=iris.root / ".cairn")
+    name = "v" + uuid.uuid4().hex[:6]
+    token = make_token(project, name, "writer")
+    headers = {"authorization": f"Bearer {token}"}
+    pid = settle(auth_server, iris.root, iris.rows, headers=headers)
+    revoked = cli(iris.root, "server", "token", "revoke", token)
+    assert revoked.returncode == 0, revoked.stderr
+    refused = auth_server.post("/feedback", json={"prediction_id": pid, "label": 1},
+                               headers=headers)
+    assert refused.status_code == 401 and "revoked" in one_sentence(refused)
+    assert label_of(iris.root, pid) is None
+    assert auth_server.post("/predict", json={"inputs": iris.rows[:1]},
+                            headers=headers).status_code == 401
+
+
 @pytest.mark.parametrize(("host", "flag", "predictions", "feedback"), [
     ("127.0.0.1", None, False, False),
     ("localhost", None, False, False),

@@ -22,8 +22,8 @@ from cairn.project import Project
 from cairn.remote.http import HttpRemote
 from cairn.remote.push import push_run
 from cairn.runner.artifacts import add_path
-from cairn.server.accounts import add_user, audit_entries, create_token, set_role
 from cairn.store import runs as run_store
+from cairn.store.accounts import add_user, audit_entries, create_token, set_role
 from cairn.store.core import open_store
 from tests.conftest import cairn_cli
 from tests.remote.conftest import alice, bob, make_project, record_run  # noqa: F401

@@ -15,9 +15,9 @@ from typing import Any
 import uvicorn
 
 from cairn.project import Project
-from cairn.server.accounts import add_user, create_token, set_role
 from cairn.server.app import create_app
 from cairn.server.state import ServerState
+from cairn.store.accounts import add_user, create_token, set_role
 from cairn.store.core import open_store
 
 
@@ -82,7 +82,7 @@ def make_token(project: Project, name: str, role: str = "writer", *,
     """An account with ``role`` in the project's own project, and a fresh token for it."""
     store = open_store(project)
     try:
-        user, _ = add_user(store.db, name, is_admin=is_admin)
+        user, _ = add_user(store.db, name, is_admin=is_admin or None)
         set_role(store.db, store.project_id, user, role)
         return create_token(store.db, name)
     finally:

@@ -45,3 +45,25 @@ def test_a_prediction_log_written_before_its_counts_existed_is_counted(
     newest = recent_predictions(db, "m", version=2, labelled=True, limit=3)
     assert [p.id for p in newest] == [f"p_{i:032x}" for i in (19, 17, 15)]
     db.close()
+
+
+def test_tokens_made_before_expiry_existed_keep_working_and_never_expire(
+        url: str, tmp_path: Path) -> None:
+    from cairn.store.accounts import hash_secret, list_tokens, token_user
+
+    migrate.upgrade(url, "0003")
+    db = Database(url)
+    with db.write() as w:
+        w.execute("INSERT INTO users (id, name, is_admin, created_at) VALUES ('u', 'old', ?, 1)",
+                  (False,))
+        w.execute("INSERT INTO tokens (id, user_id, name, token_hash, created_at) "
+                  "VALUES ('t', 'u', 'ci', ?, 1)", (hash_secret("cairn_old"),))
+
+    migrate.ensure_schema(db, tmp_path)
+
+    assert migrate.current_revision(db) == migrate.HEAD
+    user = token_user(db, hash_secret("cairn_old"), 2**62)
+    assert user is not None and user.name == "old"
+    [token] = list_tokens(db)
+    assert (token.label, token.expires_at, token.status(2**62)) == ("ci", None, "active")
+    db.close()

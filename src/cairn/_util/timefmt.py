@@ -40,3 +40,28 @@ def duration(seconds: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+
+
+def parse_expiry(text: str, now_ms: int) -> int | None:
+    """When something given ``--expires TEXT`` ends, in ms; ``None`` for ``never``.
+
+    ``TEXT`` is a span from now (``90m``, ``12h``, ``30d``, ``8w``) or an ISO 8601 date or
+    time (``2027-01-31``, read as 00:00 UTC, or ``2027-01-31T18:00+01:00``).
+    """
+    value = text.strip().lower()
+    if value in ("never", "none", ""):
+        return None
+    number, unit = value[:-1], value[-1:]
+    if unit in _UNIT_MS and number.isdigit() and int(number) > 0:
+        return now_ms + int(number) * _UNIT_MS[unit]
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not an expiry: give a span such as 30d, 12h, 90m or "
+                         "8w, a date such as 2027-01-31, or never") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)

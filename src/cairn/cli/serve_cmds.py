@@ -69,7 +69,7 @@ def serve(ref: str, host: str, port: int, workers: int, batch_max_size: int | No
     access = serve_auth(host, auth)
     project, store = open_project(reap=False)
     if access.any:
-        from cairn.server.accounts import list_users
+        from cairn.store.accounts import list_users
 
         if not list_users(store.db):
             print("cairn · no users yet, so no token will be accepted: cairn server user add "

@@ -6,10 +6,14 @@ import ipaddress
 import os
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from cairn.cli.render import console, err_console, print_json
+
+if TYPE_CHECKING:
+    from cairn.store.core import MetaStore
 
 LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
@@ -59,8 +63,8 @@ def _serve(host: str, port: int, workers: int, *, auth: bool,
 
     from cairn._http.guard import HostRule
     from cairn.cli.context import open_project
-    from cairn.server.accounts import list_users
     from cairn.server.app import ENV_NO_AUTH, ENV_STORE, create_app
+    from cairn.store.accounts import list_users
 
     project, store = open_project(reap=False)
     users = list_users(store.db)
@@ -109,22 +113,30 @@ def user() -> None:
     """Accounts on this server."""
 
 
+def _project_store(project_name: str | None) -> tuple[MetaStore, MetaStore]:
+    """The current project's store and the one ``--project`` names (the same by default)."""
+    from cairn.cli.context import open_project
+    from cairn.store.core import MetaStore, project_row
+
+    _project, store = open_project(reap=False)
+    if project_name is None:
+        return store, store
+    return store, MetaStore(store.db, project_row(store.db, project_name), project_name)
+
+
 @user.command("add")
 @click.argument("name")
-@click.option("--admin", is_flag=True, help="Admin of every project on this server.")
+@click.option("--admin/--no-admin", default=None,
+              help="Make NAME admin of every project, or take that away.")
 @click.option("--role", type=click.Choice(["reader", "writer", "admin"]), default="writer",
               show_default=True, help="The user's role in this project.")
 @click.option("--project", "project_name", metavar="NAME",
               help="Give the role in this project instead of the current one.")
-def user_add(name: str, admin: bool, role: str, project_name: str | None) -> None:
+def user_add(name: str, admin: bool | None, role: str, project_name: str | None) -> None:
     """Add user NAME (or change their role in this project)."""
-    from cairn.cli.context import open_project
-    from cairn.server.accounts import add_user, set_role
-    from cairn.store.core import MetaStore, project_row
+    from cairn.store.accounts import add_user, set_role
 
-    _project, store = open_project(reap=False)
-    target = store if project_name is None else MetaStore(
-        store.db, project_row(store.db, project_name), project_name)
+    store, target = _project_store(project_name)
     account, created = add_user(store.db, name, is_admin=admin)
     effective = "admin" if admin else role
     set_role(store.db, target.project_id, account, effective)
@@ -136,14 +148,45 @@ def user_add(name: str, admin: bool, role: str, project_name: str | None) -> Non
         err_console().print(f"next: cairn server token create {name}")
 
 
+@user.command("rm")
+@click.argument("name")
+@click.option("--role-only", is_flag=True,
+              help="Only take NAME's role in this project (or --project's) away; keep the account.")
+@click.option("--project", "project_name", metavar="NAME",
+              help="With --role-only: the project to take the role away in.")
+def user_rm(name: str, role_only: bool, project_name: str | None) -> None:
+    """Remove user NAME: their tokens stop working at once; runs they made stay theirs."""
+    from cairn.errors import InvalidInput
+    from cairn.store.accounts import get_user, remove_role, remove_user
+
+    store, target = _project_store(project_name)
+    if not role_only:
+        if project_name is not None:
+            raise InvalidInput("--project needs --role-only: removing a user removes them "
+                               "from every project")
+        tokens = remove_user(store.db, name)
+        console().print(f"cairn: removed user {name} and revoked their {tokens} "
+                        f"token{'s' if tokens != 1 else ''}; their runs keep their name")
+        return
+    account = get_user(store.db, name)
+    had = remove_role(store.db, target.project_id, account)
+    where = f"project {target.project_name!r}"
+    if had is None:
+        console().print(f"cairn: {name} had no role in {where}; nothing changed")
+    else:
+        console().print(f"cairn: {name} is no longer a {had} of {where}")
+    if account.is_admin:
+        err_console().print(f"[yellow]{name} is still admin of every project[/]: "
+                            f"cairn server user add {name} --no-admin")
+
+
 @user.command("ls")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def user_ls(as_json: bool) -> None:
     """List users and their role in this project."""
-    from cairn.cli.context import open_project
-    from cairn.server.accounts import list_users, role_of
+    from cairn.store.accounts import list_users, role_of
 
-    _project, store = open_project(reap=False)
+    store, _ = _project_store(None)
     rows = [{"name": u.name, "admin": u.is_admin, "role": role_of(store.db, u, store.project_id)}
             for u in list_users(store.db)]
     if as_json:
@@ -157,19 +200,105 @@ def user_ls(as_json: bool) -> None:
 
 @server.group()
 def token() -> None:
-    """API tokens."""
+    """API tokens: make, list and revoke them."""
 
 
 @token.command("create")
 @click.argument("name")
 @click.option("--label", help="A note to recognise the token by (e.g. the laptop it is for).")
-def token_create(name: str, label: str | None) -> None:
+@click.option("--expires", metavar="WHEN", default="never", show_default=True,
+              help="When the token stops working: 30d, 12h, 90m, 8w, a date (2027-01-31, "
+                   "00:00 UTC) or never.")
+def token_create(name: str, label: str | None, expires: str) -> None:
     """Make a new API token for user NAME and print it (this is the only time it is shown)."""
-    from cairn.cli.context import open_project
-    from cairn.server.accounts import create_token
+    from cairn._util.ids import now_ms
+    from cairn._util.timefmt import iso_ms, parse_expiry
+    from cairn.errors import InvalidInput
+    from cairn.store.accounts import create_token
 
-    _project, store = open_project(reap=False)
-    made = create_token(store.db, name, label=label)
+    try:
+        expires_at = parse_expiry(expires, now_ms())
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    store, _ = _project_store(None)
+    made = create_token(store.db, name, label=label, expires_at=expires_at)
     sys.stdout.write(made + "\n")
-    err_console().print(f"a token for {name}; it is stored hashed and cannot be shown again. "
-                        "Use it with: cairn login REMOTE")
+    until = f", until {iso_ms(expires_at)}" if expires_at is not None else ""
+    err_console().print(f"a token for {name}{until}; it is stored hashed and cannot be shown "
+                        "again. Use it with: cairn login REMOTE")
+
+
+@token.command("ls")
+@click.option("--user", "user_name", metavar="NAME", help="Only this user's tokens.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def token_ls(user_name: str | None, as_json: bool) -> None:
+    """List tokens (never their text): id, user, label, status, last use, expiry."""
+    from cairn._util.ids import now_ms
+    from cairn._util.timefmt import ago, iso_ms
+    from cairn.cli.table import Column, render, use_color
+    from cairn.store.accounts import list_tokens
+
+    store, _ = _project_store(None)
+    found, now = list_tokens(store.db, user_name), now_ms()
+    ids = _short_ids([t.id for t in found])
+    if as_json:
+        print_json([{"id": t.id, "user": t.user, "label": t.label, "status": t.status(now),
+                     "created_at": iso_ms(t.created_at), "last_used_at": iso_ms(t.last_used_at),
+                     "expires_at": iso_ms(t.expires_at), "revoked_at": iso_ms(t.revoked_at)}
+                    for t in found])
+        return
+    if not found:
+        console().print("[dim]no tokens yet: cairn server token create NAME[/]")
+        return
+    styles = {"active": "green", "expired": "yellow", "revoked": "red"}
+    statuses = [t.status(now) for t in found]
+    columns = [
+        Column("ID", ids, style="cyan"),
+        Column("USER", [t.user for t in found]),
+        Column("LABEL", [t.label or "-" for t in found]),
+        Column("STATUS", statuses, cell_styles=[styles[s] for s in statuses]),
+        Column("CREATED", [ago(t.created_at, now) for t in found]),
+        Column("LAST USED", [ago(t.last_used_at, now) for t in found]),
+        Column("EXPIRES", [(iso_ms(t.expires_at) or "never")[:16].replace("T", " ")
+                           for t in found]),
+    ]
+    sys.stdout.write(render(columns, color=use_color()) + "\n")
+
+
+def _short_ids(ids: list[str], least: int = 8) -> list[str]:
+    """Each id cut to the shortest prefix (at least ``least`` digits) that no other shares."""
+    size = least
+    while size < 32 and len({i[:size] for i in ids}) < len(ids):
+        size += 2
+    return [i[:size] for i in ids]
+
+
+@token.command("revoke")
+@click.argument("refs", nargs=-1, metavar="[TOKEN_ID|TOKEN]...")
+@click.option("--user", "user_name", metavar="NAME", help="Revoke every token of this user.")
+def token_revoke(refs: tuple[str, ...], user_name: str | None) -> None:
+    """Revoke tokens, by the id `token ls` shows (or a prefix), or by the token text itself.
+
+    A revoked token, and every browser session signed in with it, is refused from its next
+    request on.
+    """
+    from cairn.errors import InvalidInput
+    from cairn.store.accounts import find_token, list_tokens, revoke_token
+
+    if not refs and user_name is None:
+        raise InvalidInput("name the tokens to revoke (their ids from cairn server token ls), "
+                           "or --user NAME for all of one user's")
+    store, _ = _project_store(None)
+    chosen = [find_token(store.db, ref) for ref in refs]  # every name checked before any change
+    if user_name is not None:
+        chosen += [t for t in list_tokens(store.db, user_name) if t.revoked_at is None]
+    revoked = 0
+    for found in {t.id: t for t in chosen}.values():
+        if revoke_token(store.db, found.id):
+            revoked += 1
+            console().print(f"cairn: revoked token {found.id[:8]} of {found.user}"
+                            + (f" ({found.label})" if found.label else ""))
+        else:
+            console().print(f"cairn: token {found.id[:8]} of {found.user} was already revoked")
+    if user_name is not None and revoked == 0 and not refs:
+        console().print(f"cairn: {user_name} has no working token")

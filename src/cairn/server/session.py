@@ -1,7 +1,10 @@
-"""Signing a browser in: ``/login`` keeps an API token in an HttpOnly cookie for the web UI.
+"""Signing a browser in and out: ``/login`` trades an API token for a session cookie.
 
-The cookie is only ever accepted for reading (see ``auth``), so it cannot be used to write
-on the user's behalf from another site.
+The cookie holds a session's random secret, never the token (the store keeps the secret's
+SHA-256 only); ``/logout`` ends the session on the server, so a copied cookie stops working
+too. The session ends with its token (revoked or expired) and after 30 days at most. The
+cookie is only ever accepted for reading (see ``auth``), so it cannot be used to write on the
+user's behalf from another site.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from cairn._util.ids import now_ms
 from cairn.server.auth import COOKIE, state_of
 from cairn.server.csrf import csrf_matches, form_with_csrf
+from cairn.store.accounts import create_session, end_session
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,18 +45,27 @@ def login(request: Request, token: str = Form(""), csrf: str = Form("")) -> Resp
     if not csrf_matches(request, csrf):
         return form_with_csrf(request, lambda new: _PAGE.format(
             error='<p class="err">The sign-in form expired; sign in again.</p>', csrf=new), 403)
-    if state.auth and state.tokens.user_for(token.strip()) is None:
-        return form_with_csrf(request, lambda new: _PAGE.format(
-            error='<p class="err">That token is not valid.</p>', csrf=new), 401)
     reply = RedirectResponse("/", status_code=303)
-    if state.auth:
-        reply.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict",
-                         secure=request.url.scheme == "https", max_age=30 * 86400)
+    if not state.auth:
+        return reply
+    session = create_session(state.db, token.strip())
+    if session is None:
+        return form_with_csrf(request, lambda new: _PAGE.format(
+            error='<p class="err">That token is not valid (unknown, expired or revoked).</p>',
+            csrf=new), 401)
+    secret, ends_ms = session
+    max_age = max(1, (ends_ms - now_ms()) // 1000)
+    reply.set_cookie(COOKIE, secret, httponly=True, samesite="strict",
+                     secure=request.url.scheme == "https", max_age=max_age)
     return reply
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    """End this browser's session on the server and forget its cookie."""
+    secret = request.cookies.get(COOKIE)
+    if secret and state_of(request).auth:
+        end_session(state_of(request).db, secret)
     reply = RedirectResponse("/login", status_code=303)
     reply.delete_cookie(COOKIE)
     return reply

@@ -16,7 +16,7 @@ from pathlib import Path
 from cairn.errors import NotFound
 from cairn.objects.local import LocalObjectStore
 from cairn.project import STORE_DIRNAME, Project
-from cairn.server.accounts import TokenChecker
+from cairn.server.credentials import TokenChecker
 from cairn.store.core import MetaStore, open_store
 from cairn.store.db import Database
 

@@ -22,7 +22,7 @@ from cairn.serving.protocols import DEFAULT_MAX_ROWS
 if TYPE_CHECKING:
     from cairn.models.loading import LoadedModel
     from cairn.project import Project
-    from cairn.server.accounts import TokenChecker
+    from cairn.server.credentials import TokenChecker
     from cairn.store.core import MetaStore
 
 log = logging.getLogger("cairn.serving")
@@ -76,7 +76,7 @@ class ServedModel:
         self.requests = RequestMetrics()
         self.tokens: TokenChecker | None = None
         if options.auth.any:
-            from cairn.server.accounts import TokenChecker
+            from cairn.server.credentials import TokenChecker
 
             self.tokens = TokenChecker(store.db)
         self.log = PredictionLog(store.db, max_queue=options.log_queue_size,
@@ -134,11 +134,11 @@ class ServedModel:
 
     def check_token(self, token: str | None, role: str) -> None:
         """Refuse a request without a token of ``cairn server``'s accounts (401) or whose user
-        lacks ``role`` in this project (403). The checker remembers answers for a few seconds,
-        so a revoked token stops working within that time."""
+        lacks ``role`` in this project (403). Asked afresh each time: a revoked or expired token
+        is refused on its next request."""
         from cairn.errors import PermissionDenied
-        from cairn.server.accounts import allows
         from cairn.server.errors import Unauthenticated
+        from cairn.store.accounts import allows
 
         assert self.tokens is not None
         if token is None:
@@ -147,7 +147,7 @@ class ServedModel:
                                   hint="an admin makes one: cairn server token create USER")
         user = self.tokens.user_for(token)
         if user is None:
-            raise Unauthenticated("the API token is not valid (unknown or revoked)")
+            raise Unauthenticated("the API token is not valid (unknown, expired or revoked)")
         held = self.tokens.role(user, self.store.project_id)
         if not allows(held, role):
             has = f"is a {held} of" if held else "has no role in"

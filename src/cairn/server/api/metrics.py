@@ -16,12 +16,12 @@ from pydantic import BaseModel, Field
 
 from cairn._util.ids import now_ms
 from cairn.errors import Conflict, NotFound
-from cairn.server.accounts import audit
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, Writer
 from cairn.server.bodies import CheckedRoute
 from cairn.server.limits import settings_of
 from cairn.server.responses import json_reply
+from cairn.store.accounts import audit
 from cairn.store.metrics import latest_metrics, point_counts, read_series, write_series
 from cairn.store.resolve import resolve_run
 from cairn.store.series import Series

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from cairn.server.accounts import role_of
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, SignedIn, state_of
 from cairn.server.responses import json_reply
+from cairn.store.accounts import role_of
 from cairn.store.runs import count_runs
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)

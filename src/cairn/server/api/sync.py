@@ -27,12 +27,12 @@ from cairn.remote.bundle import (
     split_referenced,
     validate_bundle,
 )
-from cairn.server.accounts import record_audit
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Caller, Reader, Writer, state_of
 from cairn.server.errors import TooLarge
 from cairn.server.project_objects import project_objects
 from cairn.server.responses import json_reply
+from cairn.store.accounts import record_audit
 from cairn.store.runs import get_run
 
 router = APIRouter(tags=["sync"], responses=ERROR_RESPONSES)

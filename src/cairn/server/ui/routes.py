@@ -28,6 +28,7 @@ from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.history.downsample import check_max_points, thinned_series
 from cairn.objects.base import ObjectStore
 from cairn.project import Project
+from cairn.server.auth import signed_in_as
 from cairn.server.ui import compare, views
 from cairn.server.ui.graphs import GraphNode, lineage_svg
 from cairn.server.ui.templating import STATIC_DIR, clean_json, render
@@ -73,7 +74,8 @@ def _app(request: Request) -> _App:
 def _html(request: Request, template: str, status: int = 200,
           headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
     app = _app(request)
-    body = render(template, root=app.root, project_name=app.store.project_name, **context)
+    body = render(template, root=app.root, project_name=app.store.project_name,
+                  signed_in=signed_in_as(request), **context)
     all_headers = {"Content-Security-Policy": CSP, "Vary": "HX-Request, HX-Target",
                    **(headers or {})}
     return HTMLResponse(body, status_code=status, headers=all_headers)
