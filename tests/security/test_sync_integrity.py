@@ -324,3 +324,21 @@ def test_shared_content_still_moves_between_projects(
         pulled = cairn_cli("pull", ref, cwd=bob.root, env=_as("bob", tmp_path))
         assert pulled.returncode == 0, pulled.stderr
     assert LocalObjectStore(bob.objects_dir).get_bytes(pin_oid) == b"same notes\n"
+
+
+# -- (c) a bundle body that cannot be read whole ------------------------------------------------
+def test_a_bundle_too_deep_or_with_unencodable_text_is_refused_and_stores_nothing(
+        live: LiveServer, server_dir: Project) -> None:
+    token = _account(server_dir, "wes", {A: "writer"})
+    run_id = "0" * 31 + "1"
+    deep = b'{"cairn-bundle": 1, "run": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    surrogate = (b'{"cairn-bundle": 1, "run": {"id": "' + run_id.encode()
+                 + b'", "name": "\\ud800"}}')
+    with _client(live, token) as client:
+        for body, says in ((deep, "nests too deeply"), (surrogate, "surrogate")):
+            answer = client.put(f"/runs/{run_id}/bundle", content=body,
+                                headers={"Content-Type": "application/json"})
+            assert answer.status_code == 400, answer.text
+            message = answer.json()["error"]["message"]
+            assert says in message and "\n" not in message
+        assert client.get(f"/runs/{run_id}").status_code == 404

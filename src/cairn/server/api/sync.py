@@ -11,7 +11,6 @@ the bundle claims; every push that changes a run is recorded in the audit log.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,6 +28,7 @@ from cairn.remote.bundle import (
 )
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Caller, Reader, Writer, state_of
+from cairn.server.bodies import decode_json
 from cairn.server.errors import TooLarge
 from cairn.server.project_objects import project_objects
 from cairn.server.responses import json_reply
@@ -58,15 +58,13 @@ async def put_bundle(run_id: str, caller: Writer, request: Request) -> Response:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BUNDLE:
         raise TooLarge(f"the bundle is larger than this server takes ({MAX_BUNDLE} bytes)")
-    try:
-        doc = json.loads(await request.body())
-    except ValueError as exc:
-        raise InvalidInput(f"the bundle is not JSON: {exc}") from None
-    return await run_in_threadpool(_store_bundle, run_id, doc, caller, request)
+    body = await request.body()
+    return await run_in_threadpool(_store_bundle, run_id, body, caller, request)
 
 
-def _store_bundle(run_id: str, raw: Any, caller: Caller, request: Request) -> Response:
-    doc = validate_bundle(raw)
+def _store_bundle(run_id: str, body: bytes, caller: Caller, request: Request) -> Response:
+    """Decode (off the event loop: a bundle may be many MiB), check and store one bundle."""
+    doc = validate_bundle(decode_json(body))
     if doc["run"]["id"] != run_id:
         raise InvalidInput(f"the bundle is for run {doc['run']['id']}, not {run_id}")
     store = caller.store
