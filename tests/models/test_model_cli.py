@@ -206,5 +206,11 @@ def test_export_writes_a_dockerfile_and_a_self_contained_context(trained: Path,
     assert inside.returncode == 0, inside.stderr
     assert json.loads(inside.stdout)["same"] is True
     assert json.loads(inside.stdout)["version"] == 1
+    # Beyond localhost /feedback needs a token: the Dockerfile says how to make one inside.
+    assert "docker exec CONTAINER cairn server token create ops" in dockerfile
+    for step in (["user", "add", "ops", "--role", "writer"], ["token", "create", "ops"]):
+        made = cairn_cli("server", *step, cwd=dest, env=env)
+        assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("cairn_")
     again = cairn_cli("model", "export", "churn@1", "--dockerfile", str(dest), cwd=trained)
     assert again.returncode == 1 and "is not empty" in again.stderr

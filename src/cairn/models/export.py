@@ -164,6 +164,10 @@ def _dockerfile(mv: ModelVersion, python: str, project_name: str, bundled: bool)
         "HEALTHCHECK --interval=30s --timeout=5s CMD python -c \"import urllib.request; "
         f"urllib.request.urlopen('http://127.0.0.1:{PORT}/ping')\"\n"
         "# The container's own network interface: reachable only through the published port.\n"
+        "# Listening beyond localhost, /feedback (the labels `cairn retrain` trains on) needs a\n"
+        "# writer's token; make one in the running container:\n"
+        "#   docker exec CONTAINER cairn server user add ops --role writer\n"
+        "#   docker exec CONTAINER cairn server token create ops --expires 90d\n"
         f'CMD ["cairn", "serve", "{mv.name}@{mv.version}", "--host", "0.0.0.0", '
         f'"--port", "{PORT}"]\n'
     )
