@@ -205,8 +205,8 @@ def test_bad_tag(repo: Path) -> None:
 def _start_cairn(repo: Path, code: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ, COLUMNS="200")
     return subprocess.Popen([sys.executable, "-m", "cairn", "run", "--", sys.executable, "-c",
-                             code], cwd=repo, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                             code], cwd=repo, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 def _wait_for_running(repo: Path) -> None:

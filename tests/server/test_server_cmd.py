@@ -24,10 +24,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class ServerProcess(subprocess.Popen[str]):
+    """A ``cairn server`` subprocess; ``output`` holds what it printed, once it stopped."""
+
+    output = ""
+
+
 @contextmanager
-def cairn_server(cwd: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def cairn_server(cwd: Path, *args: str) -> Iterator[tuple[str, ServerProcess]]:
     port = _free_port()
-    proc = subprocess.Popen(
+    proc = ServerProcess(
         [sys.executable, "-m", "cairn", "server", "--port", str(port), *args], cwd=cwd,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ),
     )
@@ -52,6 +58,9 @@ def cairn_server(cwd: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.output = proc.stdout.read()
+            proc.stdout.close()
 
 
 def test_several_workers_share_one_store(server_dir: Project) -> None:
@@ -66,8 +75,7 @@ def test_several_workers_share_one_store(server_dir: Project) -> None:
 def test_the_server_says_what_to_do_without_users(server_dir: Project) -> None:
     with cairn_server(server_dir.root) as (url, proc):
         assert httpx.get(f"{url}/api/v1/runs").status_code == 401
-    assert proc.stdout is not None
-    said = proc.stdout.read()
+    said = proc.output
     assert "127.0.0.1" in said and "no users yet" in said
 
 
