@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cairn.errors import PermissionDenied
+from cairn.settings import env_db_url, env_store_dir
 
 STORE_DIRNAME = ".cairn"
 #: The store holds code, data and params that may be private: only its owner may read it
@@ -30,7 +31,7 @@ class Project:
 
     @property
     def db_url(self) -> str:
-        return os.environ.get("CAIRN_DB") or f"sqlite:///{self.store_dir / 'cairn.db'}"
+        return env_db_url() or f"sqlite:///{self.store_dir / 'cairn.db'}"
 
     @property
     def objects_dir(self) -> Path:
@@ -55,7 +56,7 @@ def git_root(start: Path) -> Path | None:
 
 def find_project(start: Path | None = None) -> Project | None:
     start = (start or Path.cwd()).resolve()
-    override = os.environ.get("CAIRN_DIR")
+    override = env_store_dir()
     if override:
         store = Path(override).expanduser().resolve()
         root = store.parent if store.name == STORE_DIRNAME else (git_root(start) or start)
@@ -69,7 +70,7 @@ def find_project(start: Path | None = None) -> Project | None:
 def default_location(start: Path | None = None) -> Project:
     """Where ``cairn init`` puts a new project."""
     start = (start or Path.cwd()).resolve()
-    override = os.environ.get("CAIRN_DIR")
+    override = env_store_dir()
     if override:
         store = Path(override).expanduser().resolve()
         root = store.parent if store.name == STORE_DIRNAME else (git_root(start) or start)
@@ -91,7 +92,7 @@ def init_project(start: Path | None = None) -> tuple[Project, bool]:
             os.chmod(project.store_dir, PRIVATE_DIR)  # whatever the umask allowed
         (project.store_dir / "objects").mkdir(exist_ok=True)
         (project.store_dir / "runs").mkdir(exist_ok=True)
-        if not os.environ.get("CAIRN_DB"):
+        if not env_db_url():
             _create_private(project.store_dir / "cairn.db")
         ignore = project.store_dir / ".gitignore"
         if not ignore.exists():

@@ -26,7 +26,6 @@ from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import open_store
 from tests.conftest import cairn_cli, commit_all, git
 from tests.remote.conftest import make_project
-from tests.server.conftest import live, server_dir, start_server  # noqa: F401 - shared
 from tests.server.live import LiveServer, make_token
 
 SENTINEL = b"the victim's own file\n"
@@ -127,7 +126,7 @@ def login(project: Project, url: str, token: str) -> None:
 
 
 @pytest.fixture
-def server(live: LiveServer) -> LiveServer:  # noqa: F811 - the shared fixture, renamed
+def server(live: LiveServer) -> LiveServer:
     return live
 
 

@@ -27,7 +27,6 @@ from cairn.store.accounts import add_user, audit_entries, create_token, set_role
 from cairn.store.core import open_store
 from tests.conftest import cairn_cli
 from tests.remote.conftest import alice, bob, make_project, record_run  # noqa: F401
-from tests.server.conftest import live, server_dir, start_server  # noqa: F401
 from tests.server.live import LiveServer
 
 A, B = "server", "beta"  # the server's own project (named after its folder), and another
@@ -168,8 +167,8 @@ def test_a_finished_run_cannot_be_rewritten_through_its_bundle(
 
 
 def test_created_by_is_the_account_that_pushed(
-    tmp_path: Path, live: LiveServer, server_dir: Project,  # noqa: F811
-    start_server: Callable[..., LiveServer],  # noqa: F811
+    tmp_path: Path, live: LiveServer, server_dir: Project,
+    start_server: Callable[..., LiveServer],
 ) -> None:
     mallory_home = make_project(tmp_path / "mallory")
     forged = record_run(mallory_home, "forged", created_by="alice")  # claims to be alice's
@@ -244,7 +243,7 @@ def _pin_project(tmp_path: Path, server: LiveServer, server_folder: Project, pin
 
 
 def test_objects_of_another_project_are_no_oracle(
-    tmp_path: Path, live: LiveServer, server_dir: Project,  # noqa: F811
+    tmp_path: Path, live: LiveServer, server_dir: Project,
 ) -> None:
     pin_oid = _pin_project(tmp_path, live, server_dir, "4821\n")
     assert live.state.objects.has(pin_oid)
@@ -295,7 +294,7 @@ def test_objects_of_another_project_are_no_oracle(
 
 def test_shared_content_still_moves_between_projects(
     alice: Project, bob: Project, tmp_path: Path, live: LiveServer,  # noqa: F811
-    server_dir: Project,  # noqa: F811
+    server_dir: Project,
 ) -> None:
     pin_oid = _pin_project(tmp_path, live, server_dir, "same notes\n")
     uploads = live.state.stats.objects

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from cairn._util.sizes import human_size
 from cairn.errors import CairnError
+from cairn.settings import Internal
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,8 +42,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Authenticate = Callable[[Scope], Awaitable[CairnError | None]]
 BodyLimit = Callable[[str, str], int]
 
-ENV_BIND_HOST = "CAIRN_BIND_HOST"
-ENV_ALLOWED_HOSTS = "CAIRN_ALLOWED_HOSTS"
+ENV_BIND_HOST = Internal.BIND_HOST
+ENV_ALLOWED_HOSTS = Internal.ALLOWED_HOSTS
 DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost",

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING
 from cairn.capture.envvars import redact_url
 from cairn.capture.records import CodeState, SkippedFile, StoredTree
 from cairn.objects.base import ObjectStore
+from cairn.settings import DEFAULT_SOURCE_SIZE_LIMIT
 
 if TYPE_CHECKING:
     from cairn.objects.statcache import StatCache
 
 MiB = 1 << 20
-DEFAULT_SIZE_LIMIT = 10 * MiB
+DEFAULT_SIZE_LIMIT = DEFAULT_SOURCE_SIZE_LIMIT  # [capture] source_size_limit
 
 #: Folders never part of a code snapshot, whatever the ignore files say.
 ALWAYS_SKIP = frozenset({".cairn", ".git", ".venv", "__pycache__", "node_modules"})

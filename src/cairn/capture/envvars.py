@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 
+from cairn.settings import Env, Internal
+
 REDACTED = "***"
 
 #: Variables that change what a program computes or which code it imports.
@@ -40,11 +42,11 @@ RESULT_VARS: frozenset[str] = frozenset(
 RESULT_PREFIXES: tuple[str, ...] = ("CAIRN_",)
 
 #: cairn's own per-run plumbing: meaningless in another run, so never recorded.
-INTERNAL_VARS: frozenset[str] = frozenset({"CAIRN_RUN_ID", "CAIRN_BOOT_OUT"})
+INTERNAL_VARS: frozenset[str] = frozenset({Internal.RUN_ID, Internal.BOOT_OUT})
 
 #: Variables that give ``cairn repro``/``fork`` a secret redacted from a command line
 #: (``capture.secrets``): secrets themselves, so not even their names are recorded.
-SECRET_ARG_PREFIX = "CAIRN_SECRET_"
+SECRET_ARG_PREFIX = Env.SECRET_PREFIX
 
 _SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH", re.IGNORECASE)
 

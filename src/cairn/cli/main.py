@@ -70,7 +70,9 @@ def cli(debug: bool) -> None:
     Then:        cairn ls · cairn show last · cairn diff 1 2
     """
     if debug:
-        os.environ["CAIRN_DEBUG"] = "1"
+        from cairn.settings import enable_debug
+
+        enable_debug()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,7 +82,9 @@ def main(argv: list[str] | None = None) -> None:
         _check_arguments(sys.argv[1:] if argv is None else argv)
         cli.main(args=argv, prog_name="cairn", standalone_mode=False)
     except CairnError as exc:
-        if os.environ.get("CAIRN_DEBUG"):
+        from cairn.settings import debug_enabled
+
+        if debug_enabled():
             raise
         print(f"cairn: error: {exc.message}", file=sys.stderr)
         if exc.hint:

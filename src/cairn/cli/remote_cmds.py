@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from rich.progress import TaskID
 
     from cairn.remote.base import Remote
-    from cairn.remote.config import RemoteSpec
+    from cairn.settings import RemoteSpec
 
 
 @click.group()
@@ -109,7 +109,8 @@ def login(target: str) -> None:
 
 def _spec_or_url(target: str) -> RemoteSpec:
     from cairn.project import find_project
-    from cairn.remote.config import RemoteSpec, get_remote, normalize_url
+    from cairn.remote.config import get_remote, normalize_url
+    from cairn.settings import RemoteSpec
 
     project = find_project()
     if "://" in target or project is None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from cairn._util.ids import now_ms, uuid7_hex
 from cairn.errors import Conflict, InvalidInput, NotFound
+from cairn.settings import env_user
 from cairn.store.core import MetaStore
 from cairn.store.runs import get_run
 
@@ -82,7 +82,7 @@ class AliasMove:
 
 def current_user() -> str:
     """Who is acting: ``CAIRN_USER``, else the login name."""
-    named = os.environ.get("CAIRN_USER")
+    named = env_user()
     if named:
         return named
     try:

@@ -16,7 +16,8 @@ import blake3
 
 from cairn.errors import Corrupt
 from cairn.objects.local import LocalObjectStore
-from cairn.remote.config import RemoteSpec, token_for
+from cairn.remote.config import token_for
+from cairn.settings import RemoteSpec
 
 
 class Remote(Protocol):

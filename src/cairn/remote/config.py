@@ -12,29 +12,17 @@ import json
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cairn.errors import Conflict, InvalidInput, NotFound
 from cairn.project import Project
-from cairn.settings import load_settings, user_config_path
+from cairn.settings import RemoteSpec, env_token, load_settings, read_toml, user_config_path
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HEADER = re.compile(r"^\s*\[")
 _SCHEMES = ("http", "https", "s3", "s3a", "gs", "gcs", "az", "abfs", "file", "memory")
 DEFAULT_NAME = "origin"
-
-
-@dataclass(frozen=True)
-class RemoteSpec:
-    name: str
-    url: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_http(self) -> bool:
-        return self.url.startswith(("http://", "https://"))
 
 
 def check_name(name: str) -> str:
@@ -60,14 +48,7 @@ def normalize_url(url: str) -> str:
 
 # -- remotes in .cairn/config.toml -----------------------------------------------------------
 def list_remotes(project: Project) -> list[RemoteSpec]:
-    raw = load_settings(project.store_dir).raw.get("remote", {})
-    out = []
-    for name, table in raw.items() if isinstance(raw, dict) else ():
-        if isinstance(table, dict) and isinstance(table.get("url"), str):
-            options = table.get("options", {})
-            out.append(RemoteSpec(str(name), table["url"],
-                                  dict(options) if isinstance(options, dict) else {}))
-    return sorted(out, key=lambda r: r.name)
+    return list(load_settings(project.store_dir).remotes)
 
 
 def get_remote(project: Project, name: str | None) -> RemoteSpec:
@@ -171,29 +152,19 @@ def _server_key(url: str) -> str:
     return f"{scheme.lower()}://{rest.split('/', 1)[0].split('?', 1)[0].lower()}"
 
 
-def _read_credentials() -> dict[str, Any]:
-    path = credentials_path()
-    if not path.is_file():
-        return {}
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path} does not parse: {exc}") from exc
-
-
 def token_for(url: str) -> str | None:
     """``CAIRN_TOKEN`` when set, else the token saved for the server of ``url``."""
-    if os.environ.get("CAIRN_TOKEN"):
-        return os.environ["CAIRN_TOKEN"]
-    entry = _read_credentials().get("servers", {}).get(_server_key(url), {})
+    given = env_token()
+    if given:
+        return given
+    entry = read_toml(credentials_path()).get("servers", {}).get(_server_key(url), {})
     token = entry.get("token") if isinstance(entry, dict) else None
     return str(token) if token else None
 
 
 def save_token(url: str, token: str) -> Path:
     """Remember ``token`` for the server of ``url`` in a file only the user can read."""
-    servers = dict(_read_credentials().get("servers", {}))
+    servers = dict(read_toml(credentials_path()).get("servers", {}))
     servers[_server_key(url)] = {"token": token}
     lines = ["# cairn API tokens, one per server; keep this file private (mode 0600)"]
     for key in sorted(servers):

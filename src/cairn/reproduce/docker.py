@@ -20,9 +20,10 @@ from pathlib import Path
 from cairn.errors import CairnError, NotFound
 from cairn.reproduce.export import container_argv, dockerfile
 from cairn.reproduce.plan import ReproPlan
+from cairn.settings import Env, Internal
 
 LAUNCHER = ".cairn-docker-run.sh"
-PASSED_THROUGH = ("CAIRN_RUN_ID", "CAIRN_DIR", "CAIRN_BOOT_OUT", "PYTHONHASHSEED",
+PASSED_THROUGH = (Internal.RUN_ID, Env.DIR, Internal.BOOT_OUT, "PYTHONHASHSEED",
                   "PYTHONUNBUFFERED", "PYTHONPATH")
 _TIMEOUT_S = 15.0
 

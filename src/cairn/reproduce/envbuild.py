@@ -32,6 +32,7 @@ from typing import Any
 from cairn.capture.records import Environment
 from cairn.errors import CairnError, MissingExtra
 from cairn.reproduce.packages import SELF, Requirement, requirements
+from cairn.settings import user_cache_dir
 
 MARKER = "cairn-env.json"
 CACHE_FORMAT = 1
@@ -90,12 +91,6 @@ def uv_binary() -> str:
         return str(find_uv_bin())
     except FileNotFoundError as exc:
         raise MissingExtra("uv", "repro") from exc
-
-
-def cache_root() -> Path:
-    """``$XDG_CACHE_HOME/cairn`` (``~/.cache/cairn`` by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cairn"
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -260,7 +255,7 @@ def build_venv(env: Environment | None, *, reqs: Sequence[Requirement] | None = 
         reqs = requirements(env.packages, env.direct_urls, skip=frozenset({SELF})) if env else []
     cairn_args = cairn_install_args()
     key = env_key(python, reqs, cairn_args)
-    folder = cache_root() / "envs" / key
+    folder = user_cache_dir() / "envs" / key
     with _locked(folder.with_name(key + ".lock")):
         marker = _read_marker(folder)
         cached = marker is not None

@@ -25,11 +25,12 @@ from cairn.errors import CairnError, InvalidInput, NotFound
 from cairn.models.registry import ModelVersion, get_version, parse_ref
 from cairn.project import Project
 from cairn.retrain import feedback
+from cairn.settings import Internal
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
 
 CANDIDATE = "candidate"
-ENV_VAR = "CAIRN_FEEDBACK_DATA"
+ENV_VAR = Internal.FEEDBACK_DATA
 FEEDBACK_DIR = "cairn-feedback"
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from cairn.errors import InvalidInput, NotFound, StoreFull
 from cairn.objects.local import LocalObjectStore
 from cairn.project import Project
-from cairn.settings import load_settings
+from cairn.settings import Env, Internal, env_db_url, load_settings
 from cairn.store import runs as run_store
 from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import MetaStore
@@ -231,11 +231,12 @@ def _metrics_from_file(path: Path) -> dict[str, Series]:
 class _Heartbeat:
     """Keeps a live run's heartbeat fresh and samples system metrics into ``sys/*``."""
 
-    def __init__(self, store: MetaStore, run_id: str, interval_s: float) -> None:
+    def __init__(self, store: MetaStore, run_id: str, sys_interval_s: float,
+                 heartbeat_interval_s: float) -> None:
         self._store = store
         self._run_id = run_id
-        self._interval = min(interval_s, run_store.HEARTBEAT_INTERVAL_S)
-        self._sys_interval = interval_s
+        self._interval = min(sys_interval_s, heartbeat_interval_s)
+        self._sys_interval = sys_interval_s
         self._stop = threading.Event()
         self._pid: int | None = None
         self._sampler: Any = None
@@ -347,9 +348,9 @@ def run_tracked(
     boot_out = log_path.parent / "boot.json"
     env.update(
         {
-            "CAIRN_RUN_ID": run.id,
-            "CAIRN_DIR": str(project.store_dir),
-            "CAIRN_BOOT_OUT": str(boot_out),
+            Internal.RUN_ID: run.id,
+            Env.DIR: str(project.store_dir),
+            Internal.BOOT_OUT: str(boot_out),
             "PYTHONHASHSEED": seed,
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(BOOTSTRAP_DIR), env.get("PYTHONPATH", "")) if p
@@ -358,9 +359,11 @@ def run_tracked(
     )
     if python_exe is not None:
         env.setdefault("PYTHONUNBUFFERED", "1")  # so `cairn logs --follow` sees output live
-    if "CAIRN_DB" in os.environ:
-        env["CAIRN_DB"] = os.environ["CAIRN_DB"]
-    beat = _Heartbeat(store, run.id, settings.sys_metrics_interval_s)
+    db_url = env_db_url()
+    if db_url:
+        env[Env.DB] = db_url  # the script writes where this run was created
+    beat = _Heartbeat(store, run.id, settings.sys_metrics_interval_s,
+                      settings.heartbeat_interval_s)
     try:
         result = launch(
             list(argv),

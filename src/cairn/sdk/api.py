@@ -66,7 +66,9 @@ def init(
         if _active is not None and not _active.finished:
             _active.finish()
         _active = None
-        env_run = os.environ.get("CAIRN_RUN_ID")
+        from cairn.settings import Internal
+
+        env_run = os.environ.get(Internal.RUN_ID)  # set by `cairn run` for the script
         try:
             store, project = _open()
             if env_run and _joined_id is None:

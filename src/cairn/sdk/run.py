@@ -79,19 +79,19 @@ class Run:
         self._project = project
         self._step = 0
         self._finished = False
+        from cairn.settings import Settings, load_settings
+
+        self._settings = load_settings(project.store_dir) if project is not None else Settings()
         self._writer = MetricWriter(
             self._write,
             spill_path=(project.runs_dir / run_id / "unwritten-metrics.json") if project else None,
             tick=None if joined or store is None else self._heartbeat,
+            tick_every_s=self._settings.heartbeat_interval_s,
         )
         self._queue = self._writer.queue
         self._wake = self._writer.wake
         self._keys: set[str] = set()  # metric keys this process logged to the run
-        self._max_keys = 1000
-        if project is not None:
-            from cairn.settings import load_settings
-
-            self._max_keys = load_settings(project.store_dir).max_metric_keys
+        self._max_keys = self._settings.max_metric_keys
 
     def __repr__(self) -> str:
         return f"<cairn.Run {self.number} {self.name or self.id[:8]}>"
@@ -159,24 +159,22 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         if self._store is None:
             return
-        from cairn.settings import load_settings
         from cairn.store.limits import check_key_budget
         from cairn.store.runs import log_params
 
         check_values(params, "params")
-        limit = load_settings(self._project.store_dir if self._project else None).max_params
+        limit = self._settings.max_params
         check_key_budget(self._store.db, "params", self.id, [str(k) for k in params], limit)
         log_params(self._store, self.id, dict(params))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if self._store is None:
             return
-        from cairn.settings import load_settings
         from cairn.store.limits import check_key_budget
         from cairn.store.runs import set_tags
 
         check_values({str(k): str(v) for k, v in tags.items()}, "tags")
-        limit = load_settings(self._project.store_dir if self._project else None).max_tags
+        limit = self._settings.max_tags
         check_key_budget(self._store.db, "tags", self.id, [str(k) for k in tags], limit)
         set_tags(self._store, self.id, dict(tags))
 

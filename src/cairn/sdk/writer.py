@@ -102,7 +102,7 @@ class MetricWriter:
         *,
         spill_path: Path | None = None,
         tick: Callable[[], None] | None = None,
-        tick_every_s: float = 5.0,
+        tick_every_s: float,
     ) -> None:
         self.queue: deque[Entry] = deque()
         self.wake = _flusher.wake

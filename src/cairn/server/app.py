@@ -12,7 +12,6 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import import_module
-from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -26,20 +25,15 @@ from cairn.server.auth import identify, reader
 from cairn.server.errors import install_error_handlers
 from cairn.server.responses import json_reply
 from cairn.server.state import DEFAULT_MAX_UPLOAD, ServerState, project_at
-from cairn.settings import load_settings
+from cairn.settings import Internal, load_settings
 
 API_PREFIX = "/api/v1"
 # Matched in this order: the sync traffic (thousands of small uploads) first.
 _API_MODULES = ("objects", "sync", "runs", "metrics", "artifacts", "logs", "lineage", "projects")
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
-          "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4,
-          "tb": 1000**4, "tib": 1024**4}
 
 # What ``cairn server --workers N`` hands to each worker process (see ``app_from_env``).
-ENV_STORE = "CAIRN_SERVER_STORE"
-ENV_NO_AUTH = "CAIRN_SERVER_NO_AUTH"
-ENV_MAX_UPLOAD = "CAIRN_SERVER_MAX_UPLOAD"
+ENV_STORE = Internal.SERVER_STORE
+ENV_NO_AUTH = Internal.SERVER_NO_AUTH
 
 # The sign-in form: posted by a browser without a token, it carries its own CSRF token.
 FORM_PATHS = ("/login", "/logout")
@@ -48,24 +42,11 @@ _UPLOAD_PATH = re.compile(rf"^{API_PREFIX}/(objects/[^/]+|runs/[^/]+/artifacts/.
 _BUNDLE_PATH = re.compile(rf"^{API_PREFIX}/runs/[^/]+/bundle$")
 
 
-def parse_size(text: str | int) -> int:
-    """``5GiB``, ``500MB``, ``1048576`` as bytes."""
-    if isinstance(text, int):
-        return text
-    match = _SIZE.match(str(text))
-    unit = (match.group(2) or "").lower() if match else ""
-    if not match or unit not in _UNITS:
-        raise InvalidInput(f"{text!r} is not a size (write it like 5GiB, 500MB or 1048576)")
-    return int(float(match.group(1)) * _UNITS[unit])
-
-
 def _max_upload(project: Project, given: int | None) -> int:
     if given is not None:
         return given
-    if os.environ.get(ENV_MAX_UPLOAD):
-        return parse_size(os.environ[ENV_MAX_UPLOAD])
-    configured: Any = load_settings(project.store_dir).raw.get("server", {}).get("max_upload")
-    return parse_size(configured) if configured is not None else DEFAULT_MAX_UPLOAD
+    configured = load_settings(project.store_dir).server_max_upload
+    return configured if configured is not None else DEFAULT_MAX_UPLOAD
 
 
 def create_app(

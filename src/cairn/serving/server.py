@@ -26,18 +26,19 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from cairn.errors import Conflict, InvalidInput
 from cairn.serving.protocols import DEFAULT_MAX_ROWS
 from cairn.serving.state import ServeAuth
+from cairn.settings import Env, Internal
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from cairn.project import Project
 
-ENV_REF = "CAIRN_SERVE_REF"
-ENV_BATCH_SIZE = "CAIRN_SERVE_BATCH_MAX_SIZE"
-ENV_BATCH_LATENCY = "CAIRN_SERVE_BATCH_MAX_LATENCY_MS"
-ENV_NO_LOG = "CAIRN_SERVE_NO_LOG"
-ENV_MAX_ROWS = "CAIRN_SERVE_MAX_ROWS"
-ENV_AUTH = "CAIRN_SERVE_AUTH"  # "predictions,feedback", the endpoints that need a token
+ENV_REF = Internal.SERVE_REF
+ENV_BATCH_SIZE = Internal.SERVE_BATCH_MAX_SIZE
+ENV_BATCH_LATENCY = Internal.SERVE_BATCH_MAX_LATENCY_MS
+ENV_NO_LOG = Internal.SERVE_NO_LOG
+ENV_MAX_ROWS = Internal.SERVE_MAX_ROWS
+ENV_AUTH = Internal.SERVE_AUTH
 
 
 def _set_no_delay(transport: asyncio.BaseTransport) -> None:
@@ -119,7 +120,7 @@ def run(project: Project, config: ServeConfig) -> None:
                                  max_rows=config.max_rows, auth=config.auth)
         uvicorn.Server(uvicorn.Config(app, **common)).run()  # type: ignore[arg-type]
         return
-    os.environ["CAIRN_DIR"] = str(project.store_dir)
+    os.environ[Env.DIR] = str(project.store_dir)
     os.environ[ENV_REF] = config.ref
     _set_env(ENV_BATCH_SIZE, config.batch_max_size)
     _set_env(ENV_BATCH_LATENCY, config.batch_max_latency_ms)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from cairn._util.ids import now_ms, uuid7_hex
 from cairn.project import Project
+from cairn.settings import env_project_name
 from cairn.store.db import Database
 from cairn.store.migrate import ensure_schema
 
@@ -27,7 +27,7 @@ def open_store(project: Project, *, name: str | None = None) -> MetaStore:
     """Connect, create or upgrade the schema when needed, and find (or add) the project row."""
     db = Database(project.db_url)
     ensure_schema(db, lock_dir=project.store_dir if project.store_dir.is_dir() else None)
-    project_name = name or os.environ.get("CAIRN_PROJECT") or project.root.name or "default"
+    project_name = name or env_project_name() or project.root.name or "default"
     return MetaStore(db=db, project_id=project_row(db, project_name), project_name=project_name)
 
 
