@@ -62,9 +62,9 @@ async def put_bundle(run_id: str, caller: Writer, request: Request) -> Response:
     return await run_in_threadpool(_store_bundle, run_id, body, caller, request)
 
 
-def _store_bundle(run_id: str, body: bytes, caller: Caller, request: Request) -> Response:
+def _store_bundle(run_id: str, raw: bytes, caller: Caller, request: Request) -> Response:
     """Decode (off the event loop: a bundle may be many MiB), check and store one bundle."""
-    doc = validate_bundle(decode_json(body))
+    doc = validate_bundle(decode_json(raw))
     if doc["run"]["id"] != run_id:
         raise InvalidInput(f"the bundle is for run {doc['run']['id']}, not {run_id}")
     store = caller.store
