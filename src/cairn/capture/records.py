@@ -61,24 +61,16 @@ class JsonRecord:
     _sparse: ClassVar[bool] = False  # True: built here, only keys off their default are written
 
     @classmethod
-    def _known(cls) -> list[Field[Any]]:
-        return [f for f in fields(cls) if f.name not in _OWN_FIELDS]
-
-    @classmethod
-    def _key(cls, name: str) -> str:
-        return cls._json_names.get(name, name)
-
-    @classmethod
     def _unread(cls, d: Mapping[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
         """What ``from_json`` passes on: ``extra`` and ``present`` of ``d``."""
-        known = {cls._key(f.name) for f in cls._known()}
+        known = _keys_of(cls)
         return ({k: v for k, v in d.items() if k not in known},
                 frozenset(k for k in d if k in known))
 
-    def _written(self, f: Field[Any], value: Any) -> bool:
+    def _written(self, f: Field[Any], key: str, value: Any) -> bool:
         if self.present is None and not self._sparse:
             return True
-        if self.present is not None and self._key(f.name) in self.present:
+        if self.present is not None and key in self.present:
             return True
         if f.default is not MISSING:
             return bool(value != f.default)
@@ -88,11 +80,31 @@ class JsonRecord:
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.extra)
-        for f in self._known():
+        for f, key in _fields_of(type(self)):
             value = getattr(self, f.name)
-            if self._written(f, value):
-                out[self._key(f.name)] = encode(value)
+            if self._written(f, key, value):
+                out[key] = encode(value)
         return dict(sorted(out.items()))
+
+
+_FIELDS: dict[type[JsonRecord], tuple[tuple[Field[Any], str], ...]] = {}
+_KEYS: dict[type[JsonRecord], frozenset[str]] = {}
+
+
+def _fields_of(cls: type[JsonRecord]) -> tuple[tuple[Field[Any], str], ...]:
+    """A record type's own fields, each with its JSON key (looked up once per type)."""
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = tuple((f, cls._json_names.get(f.name, f.name))
+                                     for f in fields(cls) if f.name not in _OWN_FIELDS)
+    return found
+
+
+def _keys_of(cls: type[JsonRecord]) -> frozenset[str]:
+    found = _KEYS.get(cls)
+    if found is None:
+        found = _KEYS[cls] = frozenset(key for _, key in _fields_of(cls))
+    return found
 
 
 @dataclass(frozen=True)

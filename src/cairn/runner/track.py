@@ -24,8 +24,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from cairn.capture.records import CodeState, Environment, LockFile
 from cairn.errors import InvalidInput, NotFound, StoreFull
 from cairn.objects.local import LocalObjectStore
 from cairn.project import Project
@@ -35,9 +36,6 @@ from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import MetaStore
 from cairn.store.record import NotStored, RunRecord
 from cairn.store.series import Series
-
-if TYPE_CHECKING:
-    from cairn.capture.records import CodeState, Environment
 
 BOOTSTRAP_DIR = Path(__file__).parent / "bootstrap"
 Progress = Callable[[str, int, int], None]
@@ -199,7 +197,6 @@ def _store_environment(
 ) -> Environment:
     """The child's interpreter as the bootstrap reported it (or asked of it afterwards)."""
     from cairn.capture import environment as envcap
-    from cairn.capture.records import Environment, LockFile
 
     locks = tuple(LockFile(path, oid) for path, oid in envcap.lock_files(project.root, objects))
     env = None

@@ -197,7 +197,7 @@ class RunRecord(JsonRecord):
                 extra[key] = value  # kept as written; this version reads it as absent
                 return default
 
-        record = cls(
+        return cls(  # arguments are evaluated in order: ``present`` after every read
             source=read("source", _str, None),
             argv=read("argv", _strs, ()),
             code=read("code", lambda v: CodeState.from_json(_map(v)), None),
@@ -218,9 +218,9 @@ class RunRecord(JsonRecord):
             origin=read("origin", lambda v: Origin.from_json(_map(v)), None),
             exported_from=read("exported_from",
                                lambda v: ExportedFrom.from_json(_map(v)), None),
+            extra=extra,
+            present=frozenset(k for k in d if k not in extra),
         )
-        present = frozenset(k for k in d if k not in extra)
-        return replace(record, extra=extra, present=present)
 
     def to_json(self) -> dict[str, Any]:
         d = super().to_json()
