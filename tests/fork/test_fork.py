@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 from cairn.objects.local import LocalObjectStore
@@ -239,7 +241,28 @@ def test_fork_record_says_what_changed(trained: Path) -> None:
     finally:
         store.close()
     assert run.message == "my data"
-    note = run.record["fork"]
-    assert note["from_number"] == 1
-    assert note["set"] == {"lr": "0.2"}
-    assert note["inputs"] == {"data": str((trained / "other").resolve())}
+    note = run.record.fork
+    assert note is not None and note.from_number == 1
+    assert note.set == {"lr": "0.2"}
+    assert note.inputs == {"data": str((trained / "other").resolve())}
+
+
+def test_code_keys_a_newer_cairn_recorded_are_kept_by_the_fork(trained: Path) -> None:
+    db = sqlite3.connect(trained / ".cairn" / "cairn.db")
+    with db:  # as a newer cairn would have written run 1
+        db.execute("""UPDATE runs SET record = json_set(record,
+                      '$.code.notebook', json('{"path": "explore.ipynb", "cell": 12}'),
+                      '$.sweep', json('{"id": "s-17"}'))""")
+    db.close()
+
+    cairn_ok("fork", "1", "--set", "lr=0.2", cwd=trained)
+
+    original, fork = show(trained, "1"), show(trained, "2")
+    assert fork["code"]["notebook"] == {"path": "explore.ipynb", "cell": 12}
+    assert fork["code"] == original["code"]  # the original's code, whole
+    db = sqlite3.connect(trained / ".cairn" / "cairn.db")
+    try:
+        (text,) = db.execute("SELECT record FROM runs WHERE number = 1").fetchone()
+    finally:
+        db.close()
+    assert json.loads(text)["sweep"] == {"id": "s-17"}  # the original is left as it was

@@ -11,6 +11,7 @@ import pytest
 from cairn.models.artifact import log_model_to_run
 from cairn.project import Project
 from cairn.store.core import MetaStore, open_store
+from cairn.store.record import RunRecord
 from cairn.store.runs import RunRow, create_run, finish_run
 
 
@@ -44,7 +45,7 @@ def logged_run(store: MetaStore, project: Project, model: Any, *, name: str = "m
                example: Any = None, profile_data: Any = None, flavor: str | None = None,
                run_name: str | None = None) -> RunRow:
     """A finished run that logged ``model`` at ``name``, as ``cairn.log_model`` does."""
-    run = create_run(store, name=run_name, record={"source": "sdk"})
+    run = create_run(store, name=run_name, record=RunRecord(source="sdk"))
     log_model_to_run(store, project, run.id, model, name=name, example=example,
                      flavor=flavor, profile_data=profile_data)
     finish_run(store, run.id)

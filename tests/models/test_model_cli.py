@@ -175,7 +175,8 @@ def test_someone_elses_pickled_model_warns_before_loading(workdir: Path) -> None
     assert "unpickling runs code" in theirs.stderr
     db = sqlite3.connect(workdir / ".cairn" / "cairn.db")
     with db:
-        db.execute("""UPDATE runs SET record = json_set(record, '$.origin', 'team')""")
+        db.execute("""UPDATE runs SET record = json_set(record, '$.origin',
+                   json('{"remote": "team", "url": "http://team.example", "number": 1}'))""")
     db.close()
     pulled = run_python(code, cwd=workdir)
     assert "comes from the remote team" in pulled.stderr

@@ -13,6 +13,7 @@ from cairn.runner.artifacts import add_path
 from cairn.store import runs as run_store
 from cairn.store.core import open_store
 from cairn.store.metrics import append_series
+from cairn.store.record import RunRecord
 from cairn.store.series import Series
 from tests.server.conftest import live, start_server  # noqa: F401 - shared fixtures
 from tests.server.live import S3Server, make_token, server_project
@@ -36,7 +37,7 @@ def record_run(project: Project, name: str, *, files: int = 3, points: int = 100
     try:
         run = run_store.create_run(store, name=name, params={"lr": 0.1, "model": "rf"},
                                    tags={"team": "vision"}, created_by=created_by,
-                                   record={"source": "snapshot"})
+                                   record=RunRecord(source="snapshot"))
         s = Series.empty()
         for i in range(points):
             s.steps.append(i)

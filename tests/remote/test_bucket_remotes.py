@@ -101,9 +101,9 @@ def test_push_and_pull_through_s3(alice: Project, bob: Project, s3: S3Server) ->
     assert pulled.returncode == 0, pulled.stderr
     _same_run(alice, bob, "base")
     bob_store = open_store(bob)
-    origin = run_store.get_run(bob_store, run.id).record["origin"]
+    origin = run_store.get_run(bob_store, run.id).record.origin
     bob_store.close()
-    assert origin["remote"] == "lake" and origin["number"] == 1
+    assert origin is not None and origin.remote == "lake" and origin.number == 1
 
     # pulling again fetches nothing and keeps the local number
     bob_store = open_store(bob)

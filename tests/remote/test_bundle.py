@@ -25,6 +25,7 @@ from cairn.store.core import MetaStore, project_row
 from cairn.store.db import Database
 from cairn.store.metrics import append_series, latest_metrics, read_series
 from cairn.store.migrate import ensure_schema
+from cairn.store.record import Origin, RunRecord
 from cairn.store.series import Series
 
 
@@ -59,7 +60,7 @@ def _source_run(alice: Project) -> tuple[MetaStore, run_store.RunRow]:
         store, name="child", params={"lr": 0.1, "layers": [64, 32], "flag": True,
                                      "odd": math.nan},
         tags={"team": "vision"}, lineage={"parent": parent.id}, created_by="alice",
-        record={"code": {"diff_oid": store_blob(alice, b"diff --git a b")}},
+        record=RunRecord.from_json({"code": {"diff_oid": store_blob(alice, b"diff --git a b")}}),
     )
     append_series(store, run.id, {"loss": _series([1.0, math.nan, 0.5]),
                                   "sys/cpu": _series([10.0] * 5)})
@@ -81,11 +82,11 @@ def test_a_run_round_trips_through_a_bundle(alice: Project, target: MetaStore) -
     blobs, trees = split_referenced(bundle.doc, objects)
     assert len(trees) == 1 and len(blobs) == 3  # model.bin, the diff, the metrics
 
-    imported = import_bundle(target, objects, bundle.doc, origin={"remote": "team"})
+    imported = import_bundle(target, objects, bundle.doc, origin=Origin("team"))
     got = imported.run
     assert imported.created and got.id == run.id and got.number == 1
     assert got.created_by == "alice" and got.exit_code == 0 and got.status == "finished"
-    assert got.record["origin"] == {"remote": "team"}
+    assert got.record.origin == Origin("team")
     params = run_store.get_params(target, [run.id])[run.id]
     assert params["layers"] == [64, 32] and params["flag"] is True and math.isnan(params["odd"])
     assert run_store.get_tags(target, [run.id])[run.id] == {"team": "vision"}
@@ -97,7 +98,7 @@ def test_a_run_round_trips_through_a_bundle(alice: Project, target: MetaStore) -
 
     again = import_bundle(target, objects, bundle.doc)
     assert not again.created and again.run.number == 1
-    assert again.run.record["origin"] == {"remote": "team"}  # the first origin stays
+    assert again.run.record.origin == Origin("team")  # the first origin stays
     assert len(read_series(target, run.id, "sys/cpu")) == 5  # not doubled
     assert export_run(target, objects, again.run).doc["metrics"] == bundle.doc["metrics"]
     source.close()

@@ -20,6 +20,7 @@ from cairn.store import runs as run_store
 from cairn.store.accounts import audit_entries
 from cairn.store.core import open_store
 from cairn.store.metrics import read_series
+from cairn.store.record import Origin
 from tests.conftest import cairn_cli
 from tests.remote.conftest import record_run
 from tests.server.live import LiveServer, make_token
@@ -67,7 +68,7 @@ def test_push_and_pull_a_run_between_two_projects(alice: Project, bob: Project,
     bob_store = open_store(bob)
     local = LocalObjectStore(bob.objects_dir)
     row = run_store.get_run(bob_store, run.id)
-    assert row.record["origin"] == {"remote": "team", "url": live.url, "number": 1}
+    assert row.record.origin == Origin("team", live.url, 1)
     assert list(read_series(bob_store, run.id, "acc").values) == [i / 100 for i in range(100)]
     tree = read_tree(local, theirs["inputs"][0]["oid"])
     for entry in tree.entries:

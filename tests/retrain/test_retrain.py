@@ -71,10 +71,11 @@ def test_retrain_forks_the_training_run_and_registers_a_compared_candidate(
     assert project is not None
     store = open_store(project)
     try:  # what a rebuild needs to point the script at the restored file again
-        note = get_run(store, fork["id"]).record["fork"]
+        note = get_run(store, fork["id"]).record.fork
     finally:
         store.close()
-    assert note["env_inputs"] == {"CAIRN_FEEDBACK_DATA": "cairn-feedback/churn.csv"}
+    assert note is not None
+    assert note.env_inputs == {"CAIRN_FEEDBACK_DATA": "cairn-feedback/churn.csv"}
     logs = ok(cli(root, "logs", str(new_run)))
     assert "feedback rows 48 columns a,b,c,outcome" in logs  # the script read the file
 

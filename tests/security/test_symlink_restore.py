@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from cairn.capture.records import CodeState
 from cairn.objects.local import LocalObjectStore
 from cairn.objects.tree import MODE_FILE, MODE_LINK
 from cairn.project import Project
@@ -24,6 +25,7 @@ from cairn.remote.bundle import export_run
 from cairn.store import runs as run_store
 from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import open_store
+from cairn.store.record import RunRecord
 from tests.conftest import cairn_cli, commit_all, git
 from tests.remote.conftest import make_project
 from tests.server.live import LiveServer, make_token
@@ -101,8 +103,8 @@ def crafted_run(project: Project, *, code: list[Entry] | None = None,
                           "snapshot": tree_of(objects, code)}
     store = open_store(project)
     try:
-        run = run_store.create_run(store, name="shared", command=["true"], record=record,
-                                   cwd=str(project.root))
+        run = run_store.create_run(store, name="shared", command=["true"],
+                                   record=RunRecord.from_json(record), cwd=str(project.root))
         rows = []
         for (kind, path), content in (data or {}).items():
             if isinstance(content, bytes):
@@ -218,7 +220,7 @@ def test_a_link_created_by_the_uncommitted_diff_is_refused(
     try:
         run = run_store.list_runs(store)[0]
         assert b"new file mode 120000" in LocalObjectStore(attacker.objects_dir).get_bytes(
-            run.record["code"]["diff_oid"])
+            run.record.code.diff_oid if run.record.code else None)
         objects = LocalObjectStore(attacker.objects_dir)  # then declares an input under it
         add_artifacts(store, [ArtifactRow(run.id, "input", "data/pwned.txt",
                                           objects.put_bytes(PAYLOAD), len(PAYLOAD), False)])
@@ -247,9 +249,9 @@ def test_a_diff_writing_through_the_link_it_creates_is_refused(
     commit = git(team, "rev-parse", "HEAD").strip()
     store = open_store(attacker)
     try:
-        run = run_store.create_run(store, command=["true"], cwd=str(team), record={"code": {
-            "kind": "git", "root": str(team), "commit": commit, "dirty": True,
-            "diff_oid": objects.put_bytes(patch), "diff_size": len(patch)}})
+        run = run_store.create_run(store, command=["true"], cwd=str(team), record=RunRecord(
+            code=CodeState("git", str(team), commit=commit, dirty=True,
+                           diff_oid=objects.put_bytes(patch), diff_size=len(patch))))
         run_store.finish_run(store, run.id, "finished", exit_code=0)
     finally:
         store.close()
@@ -371,8 +373,9 @@ def test_a_committed_link_with_a_declared_input_under_it_is_not_written_through(
     objects = LocalObjectStore(attacker.objects_dir)
     store = open_store(attacker)
     try:
-        run = run_store.create_run(store, command=["true"], cwd=str(team), record={"code": {
-            "kind": "git", "root": str(team), "commit": git(team, "rev-parse", "HEAD").strip()}})
+        head = git(team, "rev-parse", "HEAD").strip()
+        run = run_store.create_run(store, command=["true"], cwd=str(team),
+                                   record=RunRecord(code=CodeState("git", str(team), commit=head)))
         add_artifacts(store, [ArtifactRow(run.id, "input", "data/x.csv",
                                           objects.put_bytes(PAYLOAD), len(PAYLOAD), False)])
         run_store.finish_run(store, run.id, "finished", exit_code=0)

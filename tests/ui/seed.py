@@ -13,7 +13,7 @@ import os
 import time
 from array import array
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -105,13 +105,11 @@ def seed_project(folder: Path) -> Seeded:
     add_artifacts(store, [ArtifactRow(base.id, "log", "output.log", log_oid, len(LOG), False)])
 
     # A fork made on another machine: same code, a different package set.
-    record = dict(tuned.record)
-    env = dict(record.get("env") or {})
     packages = {"numpy": "2.0.0", "scikit-learn": "1.5.0", "torch": "2.4.0"}
-    env["packages_oid"] = objects.put_bytes(json.dumps(
+    oid = objects.put_bytes(json.dumps(
         {"packages": packages, "direct_urls": {}}, sort_keys=True).encode())
-    env.pop("packages", None)
-    record["env"] = env
+    assert tuned.record.env is not None
+    record = replace(tuned.record, env=replace(tuned.record.env, packages={}, packages_oid=oid))
     fork = run_store.create_run(store, name="logreg", status="running",
                                 params={"lr": 0.5, "model": "logreg", "depth": 8},
                                 record=record, lineage={"forked_from": base.id},
@@ -124,7 +122,7 @@ def seed_project(folder: Path) -> Seeded:
 
     repro = run_store.create_run(store, name="baseline-repro", status="running",
                                  params={"lr": 0.1, "model": "rf", "depth": 5},
-                                 record=dict(base.record), lineage={"reproduces": base.id})
+                                 record=base.record, lineage={"reproduces": base.id})
     training_curves(store, repro.id, 300, 1.0)
     run_store.finish_run(store, repro.id, "finished", exit_code=0)
     run_store.set_run_fields(store, repro.id, verdict="REPRODUCED")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn.capture.envvars import REDACTED, SECRET_ARG_PREFIX, redact_url
+from cairn.capture.records import JsonRecord
 from cairn.errors import InvalidInput
 
 ENV_PREFIX = SECRET_ARG_PREFIX
@@ -54,7 +55,7 @@ def flag_looks_secret(name: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Redaction:
+class Redaction(JsonRecord):
     """Argument ``index`` of the command was redacted; its value follows ``prefix``."""
 
     arg: str  # what a reader is told: the flag ("--api-key") or "argument N"
@@ -62,13 +63,11 @@ class Redaction:
     prefix: str  # "--api-key=" when flag and value share one word, else ""
     env: str  # the variable that supplies the value again
 
-    def to_json(self) -> dict[str, Any]:
-        return {"arg": self.arg, "index": self.index, "prefix": self.prefix, "env": self.env}
-
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> Redaction:
+        extra, present = cls._unread(doc)
         return cls(str(doc["arg"]), int(doc["index"]), str(doc.get("prefix", "")),
-                   str(doc["env"]))
+                   str(doc["env"]), extra=extra, present=present)
 
 
 def secret_env_name(flag: str) -> str:
@@ -156,12 +155,6 @@ def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
         else redact_value(value)
         for key, value in params.items()
     }
-
-
-def redactions_of(record: Mapping[str, Any]) -> list[Redaction]:
-    """The redactions a run's record lists (none for runs recorded before there were any)."""
-    return [Redaction.from_json(doc) for doc in record.get("redacted") or []
-            if isinstance(doc, Mapping)]
 
 
 Ask = Callable[[Redaction], str | None]

@@ -109,7 +109,7 @@ def runs_table(summaries: list[RunSummary], width: int, color: bool,
     ]
     if any(s.commit for s in summaries):
         base.append(Column("commit", [
-            (s.commit or "")[:7] + ("*" if (s.run.record.get("code") or {}).get("dirty") else "")
+            (s.commit or "")[:7] + ("*" if s.run.record.code and s.run.record.code.dirty else "")
             for s in summaries], style="dim"))
     def metric_col(k: str) -> Column:
         return Column(k[:CELL_WIDTH], [fmt_value(s.metrics.get(k)) for s in summaries],

@@ -15,10 +15,11 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cairn.capture.records import CodeState
 from cairn.errors import NotFound
 from cairn.fork.inputs import AddedInput, add_inputs, apply_swaps
 from cairn.fork.overrides import Change, InputSwap, add_flag, same_value, set_flag
@@ -28,6 +29,7 @@ from cairn.reproduce.checkout import CheckoutResult, checkout
 from cairn.reproduce.plan import ReproPlan, load_plan, replayed_env_vars, safe_rel
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
+from cairn.store.record import ForkNote
 
 _PYTHON_NAME = re.compile(r"(python|pypy)(\d+(\.\d+)*)?t?(\.exe)?", re.IGNORECASE)
 
@@ -97,16 +99,15 @@ def fork_run(project: Project, store: MetaStore, run: run_store.RunRow, opts: Fo
         if not keep:
             shutil.rmtree(co.dir, ignore_errors=True)
         raise
-    fork_note = {
-        "from": run.id, "from_number": run.number,
-        "set": dict(opts.sets), "inputs": {s.path: str(s.source) for s in opts.swaps},
-        "added": {a.path: str(a.source) for a in opts.added},
-        # variables that name an input: a rebuild sets them to where that input is restored
-        "env_inputs": {a.env_var: a.path for a in opts.added if a.env_var},
-        "command": list(opts.command) if opts.command else None,
-        "dir": str(co.dir),
-    }
-    run_store.update_record(store, new.run.id, {"fork": fork_note})
+    note = ForkNote(
+        from_run=run.id, from_number=run.number,
+        set=dict(opts.sets), inputs={s.path: str(s.source) for s in opts.swaps},
+        added={a.path: str(a.source) for a in opts.added},
+        env_inputs={a.env_var: a.path for a in opts.added if a.env_var},
+        command=tuple(opts.command) if opts.command else None,
+        dir=str(co.dir),
+    )
+    run_store.update_record(store, new.run.id, lambda r: replace(r, fork=note))
     if plan.run.cwd:  # where it ran, as seen from the recorded code root: so repro finds it
         run_store.set_run_fields(store, new.run.id, cwd=plan.run.cwd)
     warnings += _unapplied(store, new.run.id, opts.sets)
@@ -218,17 +219,16 @@ def _interpreter(argv: list[str], cwd: Path, original_cwd: str | None,
 
 
 def _code_record(project: Project, objects: LocalObjectStore, plan: ReproPlan,
-                 files: Mapping[str, Path]) -> dict[str, Any] | None:
-    raw = plan.run.record.get("code")
+                 files: Mapping[str, Path]) -> CodeState | None:
     if not files or plan.code is None:
-        return dict(raw) if raw else None
+        return plan.code
     from cairn.capture.code import find_git_root
     from cairn.fork.coderecord import with_changed_files
 
     repo = find_git_root(project.root)
     if repo is None and plan.code.root:
         repo = find_git_root(Path(plan.code.root))
-    return with_changed_files(objects, plan.code, repo, files).to_json()
+    return with_changed_files(objects, plan.code, repo, files)
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,7 @@ class _Tracked:
 
 def _run(project: Project, store: MetaStore, plan: ReproPlan, co: CheckoutResult,
          argv: list[str], opts: ForkOptions, hashed: list[str], env_paths: Mapping[str, str],
-         code: Mapping[str, Any] | None, warnings: list[str]) -> _Tracked:
+         code: CodeState | None, warnings: list[str]) -> _Tracked:
     from cairn.runner.track import RunOptions, run_tracked
     from cairn.store.artifacts import ArtifactRow, add_artifacts
 

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from cairn._util.timefmt import iso_ms
+from cairn.capture.records import encode
 from cairn.objects.base import ObjectStore
 from cairn.store import runs as run_store
 from cairn.store.artifacts import list_artifacts
@@ -44,19 +45,17 @@ def describe_run(
     tags = run_store.get_tags(store, [run.id])[run.id]
     metrics = latest_metrics(store, [run.id])[run.id]
     record = run.record
-    code = dict(record.get("code") or {})
-    code.setdefault("commit", None)
-    code.setdefault("branch", None)
-    code.setdefault("remote", None)
-    code.setdefault("dirty", None)
+    code = record.code.to_json() if record.code is not None else {}
+    for key in ("commit", "branch", "remote", "dirty"):
+        code.setdefault(key, None)
     if with_diff:
-        code["diff"] = load_text_object(objects, code.get("diff_oid"))
+        code["diff"] = load_text_object(objects, record.code.diff_oid if record.code else None)
     else:
         code.setdefault("diff", None)
-    env = dict(record.get("env") or {})
+    env = record.env.to_json(inline_packages=False) if record.env is not None else {}
     env.setdefault("python", env.get("python_version"))
     if with_packages and "packages" not in env:
-        doc = load_json_object(objects, env.get("packages_oid")) or {}
+        doc = load_json_object(objects, record.env.packages_oid if record.env else None) or {}
         env["packages"] = doc.get("packages", {}) if isinstance(doc, dict) else {}
         env["direct_urls"] = doc.get("direct_urls", {}) if isinstance(doc, dict) else {}
     artifacts = list_artifacts(store, run.id)
@@ -82,15 +81,15 @@ def describe_run(
         "verdict": run.verdict,
         "created_by": run.created_by,
         "hostname": run.hostname,
-        "source": record.get("source"),
+        "source": record.source,
         "params": params,
         "metrics": metrics,
         "metric_points": point_counts(store, run.id),
         "tags": tags,
         "code": code,
         "env": env,
-        "host": record.get("host") or {},
-        "env_vars": record.get("env_vars") or {},
+        "host": record.host.to_json() if record.host is not None else {},
+        "env_vars": dict(record.env_vars),
         "inputs": files("input"),
         "outputs": files("output"),
         "artifacts": files("artifact") + files("model"),
@@ -99,8 +98,8 @@ def describe_run(
         "children": [
             {"relation": rel, "id": rid} for rel, rid in run_store.get_children(store, run.id)
         ],
-        "reproduction": record.get("reproduction"),
-        "warnings": record.get("warnings") or [],
-        "redacted": record.get("redacted") or [],  # secret arguments left out of the record
-        "not_stored": record.get("not_stored") or [],  # outputs a full disk refused
+        "reproduction": encode(record.reproduction),
+        "warnings": list(record.warnings),
+        "redacted": encode(record.redacted),  # secret arguments left out of the record
+        "not_stored": encode(record.not_stored),  # outputs a full disk refused
     }

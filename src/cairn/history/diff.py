@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cairn.capture.records import CodeState, Environment, Host, StoredTree
 from cairn.history.describe import load_json_object, load_text_object
 from cairn.objects.base import ObjectStore
 from cairn.store import runs as run_store
@@ -110,27 +111,41 @@ def _patch_files(patch: str | None) -> list[str]:
                    for line in patch.splitlines() if line.startswith("diff --git a/")})
 
 
-def code_changes(objects: ObjectStore | None, a: dict[str, Any], b: dict[str, Any],
+def _code_fields(code: CodeState | None) -> dict[str, Any]:
+    if code is None:
+        return {"commit": None, "branch": None, "dirty": None}
+    return {"commit": code.commit, "branch": code.branch, "dirty": code.dirty}
+
+
+def _tree_oid(tree: StoredTree | None) -> str | None:
+    return tree.oid if tree is not None else None
+
+
+def code_changes(objects: ObjectStore | None, a: CodeState | None, b: CodeState | None,
                  repo_root: Path | None) -> dict[str, Any]:
-    patch_a = load_text_object(objects, a.get("diff_oid"))
-    patch_b = load_text_object(objects, b.get("diff_oid"))
+    shown_a, shown_b = _code_fields(a), _code_fields(b)
+    diff_a, diff_b = (a.diff_oid if a else None), (b.diff_oid if b else None)
+    patch_a, patch_b = load_text_object(objects, diff_a), load_text_object(objects, diff_b)
     return {
-        "a": {k: a.get(k) for k in ("commit", "branch", "dirty")},
-        "b": {k: b.get(k) for k in ("commit", "branch", "dirty")},
-        "same_commit": a.get("commit") == b.get("commit"),
-        "same_uncommitted": a.get("diff_oid") == b.get("diff_oid"),
-        "same_untracked": (a.get("untracked") or {}).get("oid")
-        == (b.get("untracked") or {}).get("oid"),
-        "same_source": (a.get("snapshot") or {}).get("oid") == (b.get("snapshot") or {}).get("oid"),
-        "commit_diff": _commit_diff(repo_root, a.get("commit"), b.get("commit")),
+        "a": shown_a,
+        "b": shown_b,
+        "same_commit": shown_a["commit"] == shown_b["commit"],
+        "same_uncommitted": diff_a == diff_b,
+        "same_untracked": _tree_oid(a.untracked if a else None)
+        == _tree_oid(b.untracked if b else None),
+        "same_source": _tree_oid(a.snapshot if a else None)
+        == _tree_oid(b.snapshot if b else None),
+        "commit_diff": _commit_diff(repo_root, shown_a["commit"], shown_b["commit"]),
         "uncommitted_files": {"a": _patch_files(patch_a), "b": _patch_files(patch_b)},
     }
 
 
-def _packages(objects: ObjectStore | None, env: Mapping[str, Any]) -> dict[str, str]:
-    if env.get("packages"):
-        return dict(env["packages"])
-    doc = load_json_object(objects, env.get("packages_oid")) or {}
+def _packages(objects: ObjectStore | None, env: Environment | None) -> dict[str, str]:
+    if env is None:
+        return {}
+    if env.packages:
+        return dict(env.packages)
+    doc = load_json_object(objects, env.packages_oid) or {}
     packages = doc.get("packages", doc) if isinstance(doc, dict) else {}
     return {str(k): str(v) for k, v in packages.items()}
 
@@ -139,8 +154,8 @@ def diff_runs(store: MetaStore, a: run_store.RunRow, b: run_store.RunRow,
               objects: ObjectStore | None = None, repo_root: Path | None = None) -> dict[str, Any]:
     params = run_store.get_params(store, [a.id, b.id])
     metrics = latest_metrics(store, [a.id, b.id])
-    env_a, env_b = a.record.get("env") or {}, b.record.get("env") or {}
-    host_a, host_b = a.record.get("host") or {}, b.record.get("host") or {}
+    env_a, env_b = a.record.env, b.record.env
+    host_a, host_b = a.record.host, b.record.host
     arts_a, arts_b = list_artifacts(store, a.id), list_artifacts(store, b.id)
 
     def of(kind: str, arts: list[ArtifactRow]) -> list[ArtifactRow]:
@@ -153,17 +168,22 @@ def diff_runs(store: MetaStore, a: run_store.RunRow, b: run_store.RunRow,
               "command": b.command},
         "params": side_by_side(params[a.id], params[b.id]),
         "metrics": side_by_side(metrics[a.id], metrics[b.id]),
-        "code": code_changes(objects, a.record.get("code") or {}, b.record.get("code") or {},
-                             repo_root),
-        "python": [env_a.get("python_version"), env_b.get("python_version")],
+        "code": code_changes(objects, a.record.code, b.record.code, repo_root),
+        "python": [_python(env_a), _python(env_b)],
         "packages": package_changes(_packages(objects, env_a), _packages(objects, env_b)),
         "inputs": file_changes(objects, of("input", arts_a), of("input", arts_b)),
         "outputs": file_changes(objects, of("output", arts_a), of("output", arts_b)),
         "host": [r for r in side_by_side(_flat(host_a), _flat(host_b)) if not r["same"]],
-        "env_vars": [r for r in side_by_side(a.record.get("env_vars") or {},
-                                             b.record.get("env_vars") or {}) if not r["same"]],
+        "env_vars": [r for r in side_by_side(a.record.env_vars, b.record.env_vars)
+                     if not r["same"]],
     }
 
 
-def _flat(d: Mapping[str, Any]) -> dict[str, Any]:
+def _python(env: Environment | None) -> str | None:
+    """The recorded Python version; None when no interpreter was recorded."""
+    return env.python_version or None if env is not None else None
+
+
+def _flat(host: Host | None) -> dict[str, Any]:
+    d = host.to_json() if host is not None else {}
     return {k: (str(v) if isinstance(v, (list, dict)) else v) for k, v in d.items()}

@@ -20,9 +20,8 @@ class RunSummary:
 
     @property
     def commit(self) -> str | None:
-        code = self.run.record.get("code") or {}
-        commit = code.get("commit")
-        return str(commit) if commit else None
+        code = self.run.record.code
+        return code.commit if code is not None and code.commit else None
 
     def to_json(self) -> dict[str, Any]:
         r = self.run

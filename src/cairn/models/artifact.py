@@ -9,6 +9,7 @@ and the registry can read it without fetching any object.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ def log_model_to_run(
     """Save ``model`` and attach it to the run; return the artifact and ``cairn-model.json``."""
     from cairn.objects.local import LocalObjectStore
     from cairn.objects.tree import snapshot_dir
-    from cairn.store.runs import get_run, update_record
+    from cairn.store.runs import update_record
 
     path = check_model_path(name)
     with tempfile.TemporaryDirectory(prefix="cairn-model-") as tmp:
@@ -55,9 +56,8 @@ def log_model_to_run(
         ref = snapshot_dir(LocalObjectStore(project.objects_dir), folder)
     row = ArtifactRow(run_id, "model", path, ref.oid, ref.size, True)
     add_artifacts(store, [row])
-    models = dict(get_run(store, run_id).record.get("models") or {})
-    models[path] = {"oid": ref.oid, **{k: meta.get(k) for k in NOTED_KEYS}}
-    update_record(store, run_id, {"models": models})
+    note = {"oid": ref.oid, **{k: meta.get(k) for k in NOTED_KEYS}}
+    update_record(store, run_id, lambda r: replace(r, models={**r.models, path: note}))
     return row, meta
 
 

@@ -79,6 +79,7 @@ def _build_store(project: Project, store: MetaStore, mv: ModelVersion, root: Pat
     from cairn.store.core import project_row
     from cairn.store.db import Database
     from cairn.store.migrate import ensure_schema
+    from cairn.store.record import ExportedFrom, RunRecord
     from cairn.store.runs import create_run, get_run
 
     store_dir = root / ".cairn"
@@ -94,9 +95,8 @@ def _build_store(project: Project, store: MetaStore, mv: ModelVersion, root: Pat
             command=source_run.command, created_by=source_run.created_by,
             started_at=source_run.started_at, ended_at=source_run.ended_at,
             exit_code=source_run.exit_code,
-            record={"source": "export", "exported_from": {
-                "run_id": source_run.id, "run_number": source_run.number,
-                "project": store.project_name}},
+            record=RunRecord(source="export", exported_from=ExportedFrom(
+                source_run.id, source_run.number, store.project_name)),
         )
         source_objects = LocalObjectStore(project.objects_dir)
         objects = LocalObjectStore(store_dir / "objects")

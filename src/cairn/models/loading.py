@@ -125,9 +125,8 @@ def foreign_source(store: MetaStore, mv: ModelVersion) -> str | None:
     from cairn.store.runs import get_run
 
     run = get_run(store, mv.run_id)
-    origin = run.record.get("origin")
-    if origin:
-        return f"the remote {origin}" if isinstance(origin, str) else "another store"
+    if run.record.origin is not None:
+        return f"the remote {run.record.origin.remote}"
     me = current_user()
     for who in (run.created_by, mv.created_by):
         if who and who != me:

@@ -112,7 +112,7 @@ def register(
     run = get_run(store, run_id)
     artifact = model_artifact(store, run_id, run.number, path)
     oid = artifact[0]
-    meta = dict(meta or (run.record.get("models") or {}).get(path) or {})
+    meta = dict(meta or run.record.models.get(path) or {})
     existing = _find_same(store, name, run_id, path, oid)
     if existing is not None:
         return existing

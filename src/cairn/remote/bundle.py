@@ -40,6 +40,7 @@ from cairn.store.artifacts import KINDS, list_artifacts
 from cairn.store.core import MetaStore
 from cairn.store.db import Writer
 from cairn.store.metrics import metric_keys, read_series, write_series
+from cairn.store.record import Origin, RunRecord
 from cairn.store.series import Series
 
 BUNDLE_KEY = "cairn-bundle"
@@ -140,7 +141,7 @@ def export_run(store: MetaStore, objects: ObjectStore | None, run: run_store.Run
     columns = {name: getattr(run, name) for name in _RUN_FIELDS}
     doc = {
         BUNDLE_KEY: BUNDLE_VERSION,
-        "run": {**columns, "record": run.record},
+        "run": {**columns, "record": run.record.to_json()},
         "params": params,
         "tags": tags,
         "lineage": lineage,
@@ -281,9 +282,8 @@ def _canon(value: Any) -> str:
 
 
 def _content_record(run: Mapping[str, Any]) -> dict[str, Any]:
-    record = dict(run.get("record") or {})
-    record.pop("origin", None)  # where this copy was pulled from: local to the copy
-    return record
+    record = RunRecord.from_json(run.get("record") or {})
+    return record.with_origin(None).to_json()  # where a copy was pulled from: local to it
 
 
 def _files_by_kind(doc: Mapping[str, Any]) -> dict[str, list[tuple[str, str, int, bool]]]:
@@ -359,7 +359,7 @@ def existing_copy(store: MetaStore, doc: Mapping[str, Any], *, author: str | Non
         raise PermissionDenied(f"{what} is still running and was created by "
                                f"{stored.created_by or 'another account'}; only its creator's "
                                "pushes update it")
-    if author is None and "origin" not in stored.record:
+    if author is None and stored.record.origin is None:
         raise Conflict(f"{what} was recorded here and is still running; only its own process "
                        "updates it")
     return None
@@ -367,7 +367,7 @@ def existing_copy(store: MetaStore, doc: Mapping[str, Any], *, author: str | Non
 
 def import_bundle(
     store: MetaStore, objects: ObjectStore, doc: dict[str, Any],
-    *, origin: Mapping[str, Any] | None = None, author: str | None = None,
+    *, origin: Origin | None = None, author: str | None = None,
 ) -> Imported:
     """Write the bundle's run into ``store`` (all its objects must already be in ``objects``).
 
@@ -395,36 +395,32 @@ def import_bundle(
 
 
 def _write_run(w: Writer, store: MetaStore, run: Mapping[str, Any],
-               origin: Mapping[str, Any] | None, author: str | None) -> bool:
+               origin: Origin | None, author: str | None) -> bool:
     rows = w.execute("SELECT record FROM runs WHERE id = ?", (run["id"],))
-    record = dict(run.get("record") or {})
+    record = RunRecord.from_json(run.get("record") or {})
     command = json.dumps(run["command"]) if run.get("command") is not None else None
     created_by = author if author is not None else run.get("created_by")
     values = (run.get("name"), run["status"], run.get("message"), command, run.get("cwd"),
               run["started_at"], run.get("ended_at"), run.get("exit_code"), run.get("hostname"),
               run.get("heartbeat_at"), created_by, run.get("verdict"))
     if rows:  # a running run, updated by a later copy (see existing_copy)
-        old = json.loads(rows[0][0]) if rows[0][0] else {}
-        if "origin" in old:
-            record["origin"] = old["origin"]
-        else:  # a run first recorded here has no origin, whatever copies of it say
-            record.pop("origin", None)
+        # a run first recorded here has no origin, whatever copies of it say
+        record = record.with_origin(RunRecord.from_text(rows[0][0]).origin)
         w.execute(
             "UPDATE runs SET name = ?, status = ?, message = ?, command = ?, cwd = ?, "
             "started_at = ?, ended_at = ?, exit_code = ?, hostname = ?, heartbeat_at = ?, "
             "created_by = ?, verdict = ?, record = ?, pid = NULL WHERE id = ?",
-            (*values, json.dumps(record, sort_keys=True, default=str), run["id"]),
+            (*values, record.to_text(), run["id"]),
         )
         return False
     if origin is not None:
-        record["origin"] = dict(origin)
+        record = record.with_origin(origin)
     w.execute(
         "INSERT INTO runs (id, project_id, number, name, status, message, command, cwd, "
         "started_at, ended_at, exit_code, hostname, heartbeat_at, created_by, verdict, record) "
         "SELECT ?, ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
         "FROM runs WHERE project_id = ?",
-        (run["id"], store.project_id, *values, json.dumps(record, sort_keys=True, default=str),
-         store.project_id),
+        (run["id"], store.project_id, *values, record.to_text(), store.project_id),
     )
     return True
 

@@ -5,7 +5,7 @@ are fetched in parallel and verified against their names. The bundle's own objec
 staged in a scratch folder, because some are trees: a tree enters the store only after every
 file it lists, so a stored tree always vouches for its files here too. The run keeps its id
 and author, gets the next free local number, and remembers where it came from in
-``record["origin"]`` (remote, url and the remote's number).
+the record's ``origin`` (remote, url and the remote's number).
 
 A run already here is never replaced by a copy with other content once it is finished, nor
 while it runs when it was recorded here: the pull is refused with one sentence naming what
@@ -31,6 +31,7 @@ from cairn.remote.bundle import (
 )
 from cairn.remote.push import DEFAULT_JOBS, Progress, transfer
 from cairn.store.core import MetaStore
+from cairn.store.record import Origin
 from cairn.store.runs import RunRow
 
 
@@ -90,7 +91,7 @@ def pull_run(
         fetched = len(direct) + len(wanted)
     finally:
         shutil.rmtree(staging.root, ignore_errors=True)
-    origin = {"remote": remote.name, "url": remote.url, "number": number}
+    origin = Origin(remote.name, remote.url, number if isinstance(number, int) else None)
     try:
         imported = import_bundle(store, local, doc, origin=origin)
     except Conflict as exc:  # changed here while the objects came

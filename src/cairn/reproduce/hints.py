@@ -11,6 +11,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cairn.capture.records import Host
+from cairn.store.record import RunRecord
+
 _SEED_NAME = re.compile(r"seed|random[_-]?state|rng", re.IGNORECASE)
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "NUMEXPR_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG", "CUDA_VISIBLE_DEVICES")
@@ -21,23 +24,23 @@ def _has_seed(params: Mapping[str, Any], env_vars: Mapping[str, str]) -> bool:
     return any(_SEED_NAME.search(name.rsplit(".", 1)[-1]) for name in names)
 
 
-def _gpus(host: Mapping[str, Any]) -> list[str]:
-    return sorted(str(g.get("name", "")) for g in host.get("gpus") or [])
+def _gpus(host: Host) -> list[str]:
+    return sorted(g.name for g in host.gpus)
 
 
 def determinism_hints(
     *,
     params: Mapping[str, Any],
-    original_record: Mapping[str, Any],
-    reproduced_record: Mapping[str, Any],
+    original_record: RunRecord,
+    reproduced_record: RunRecord,
     package_mismatches: Sequence[Mapping[str, Any]],
     python_recorded: str | None,
     python_used: str | None,
 ) -> list[str]:
     """Sentences naming what may explain a divergence, most likely first."""
     hints: list[str] = []
-    env_a = original_record.get("env_vars") or {}
-    env_b = reproduced_record.get("env_vars") or {}
+    env_a = original_record.env_vars
+    env_b = reproduced_record.env_vars
     if not _has_seed(params, env_a):
         hints.append("no seed among the params or environment variables: an unseeded "
                      "random number generator gives different numbers on every run")
@@ -54,12 +57,13 @@ def determinism_hints(
                      f"{shown}{more}")
     if python_recorded and python_used and python_recorded != python_used:
         hints.append(f"another Python: {python_recorded} recorded, {python_used} used")
-    host_a = original_record.get("host") or {}
-    host_b = reproduced_record.get("host") or {}
-    if host_a and host_b:
-        for key, what in (("machine", "CPU architecture"), ("cpu_model", "CPU")):
-            if host_a.get(key) and host_b.get(key) and host_a[key] != host_b[key]:
-                hints.append(f"a different {what}: {host_a[key]} recorded, {host_b[key]} here")
+    host_a = original_record.host
+    host_b = reproduced_record.host
+    if host_a is not None and host_b is not None:
+        for a, b, what in ((host_a.machine, host_b.machine, "CPU architecture"),
+                           (host_a.cpu_model, host_b.cpu_model, "CPU")):
+            if a and b and a != b:
+                hints.append(f"a different {what}: {a} recorded, {b} here")
         if _gpus(host_a) != _gpus(host_b):
             a = ", ".join(_gpus(host_a)) or "none"
             b = ", ".join(_gpus(host_b)) or "none"

@@ -15,11 +15,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from cairn.capture.envvars import REDACTED
 from cairn.capture.records import CodeState, Environment
-from cairn.capture.secrets import Redaction, ask_terminal, redactions_of, restore_argv
+from cairn.capture.secrets import Redaction, ask_terminal, restore_argv
 from cairn.errors import Conflict, InvalidInput
 from cairn.objects.base import ObjectStore
 from cairn.project import Project
@@ -100,10 +99,10 @@ def safe_rel(path: str) -> bool:
     return bool(parts) and not PurePosixPath(path).is_absolute() and ".." not in parts
 
 
-def environment_of(objects: ObjectStore, raw: Mapping[str, Any]) -> Environment | None:
-    if not raw or not raw.get("python_version"):
+def environment_of(objects: ObjectStore, env: Environment | None) -> Environment | None:
+    """The recorded interpreter with its package list loaded; None when none was recorded."""
+    if env is None or not env.python_version:
         return None
-    env = Environment.from_json(raw)
     if not env.packages and env.packages_oid:
         from cairn.capture.environment import load_packages
 
@@ -111,8 +110,6 @@ def environment_of(objects: ObjectStore, raw: Mapping[str, Any]) -> Environment 
             packages, direct = load_packages(objects, env.packages_oid)
         except Exception:
             return env  # the package list object is gone; the rebuild says what it lacks
-        from dataclasses import replace
-
         env = replace(
             env, packages={str(k): str(v) for k, v in packages.items()},
             direct_urls={str(k): dict(v) for k, v in direct.items()},
@@ -160,7 +157,7 @@ def load_plan(
             hint=f"cairn checkout {run.number} restores its code and data",
         )
     record = run.record
-    code = CodeState.from_json(record["code"]) if record.get("code") else None
+    code = record.code
     code_root = code.root if code is not None and code.root else str(project.root)
     project_rel = _posix_rel(str(project.root), code_root) or ""
     warnings: list[str] = []
@@ -186,7 +183,6 @@ def load_plan(
                             "not restored")
         else:
             (inputs if art.kind == "input" else outputs).append(item)
-    env_vars = {str(k): str(v) for k, v in (record.get("env_vars") or {}).items()}
     return ReproPlan(
         run=run,
         code=code,
@@ -195,12 +191,12 @@ def load_plan(
         inputs=tuple(inputs),
         outputs=tuple(outputs),
         outside=tuple(outside),
-        environment=environment_of(objects, record.get("env") or {}),
-        env_vars=env_vars,
-        params_file=record.get("params_file"),
-        metrics_file=record.get("metrics_file"),
+        environment=environment_of(objects, record.env),
+        env_vars=dict(record.env_vars),
+        params_file=record.params_file,
+        metrics_file=record.metrics_file,
         warnings=tuple(warnings),
-        secrets=tuple(redactions_of(record)),
+        secrets=record.redacted,
     )
 
 

@@ -79,7 +79,8 @@ def build_report(
             replacements.append((path, plan.code.root))
     comparison = compare_runs(project, store, objects, original, new, tol, replacements)
     verdict = decide(original, new, comparison)
-    python_used = new.record.get("env", {}).get("python_version") or built.python_version
+    python_used = (new.record.env.python_version if new.record.env else "") or \
+        built.python_version
     report: dict[str, Any] = {
         "verdict": verdict,
         "original": {"id": original.id, "number": original.number},

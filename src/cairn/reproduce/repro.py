@@ -12,7 +12,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +180,7 @@ def reproduce(
         keep = keep or verdict != "REPRODUCED"
         report["reproduction"]["dir"] = str(co.base) if keep else None
         run_store.set_run_fields(store, new.id, verdict=verdict)
-        run_store.update_record(store, new.id, {"reproduction": report})
+        run_store.update_record(store, new.id, lambda r: replace(r, reproduction=report))
         return ReproResult(verdict, run, run_store.get_run(store, new.id), report)
     finally:
         if not keep:
@@ -221,7 +221,7 @@ def _run(project: Project, store: MetaStore, plan: ReproPlan, built: BuiltEnv,
             cwd=cwd,
             echo=opts.echo,
             use_pty=opts.use_pty,
-            code=plan.run.record.get("code"),
+            code=plan.code,
         ),
     )
     # The inputs were restored from the original's objects and rehashed: record them as such.
@@ -252,7 +252,7 @@ def _mismatches_after(objects: LocalObjectStore, plan: ReproPlan,
     from cairn.reproduce.plan import environment_of
 
     recorded = plan.environment.packages if plan.environment else {}
-    used = environment_of(objects, new.record.get("env") or {})
+    used = environment_of(objects, new.record.env)
     if not recorded or used is None:
         return []
     return package_mismatches(recorded, used.packages)

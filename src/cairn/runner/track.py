@@ -22,10 +22,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cairn.capture.records import CodeState, Environment, LockFile
 from cairn.errors import InvalidInput, NotFound, StoreFull
 from cairn.objects.local import LocalObjectStore
 from cairn.project import Project
@@ -33,6 +34,7 @@ from cairn.settings import Env, Internal, env_db_url, load_settings
 from cairn.store import runs as run_store
 from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import MetaStore
+from cairn.store.record import NotStored, RunRecord
 from cairn.store.series import Series
 
 BOOTSTRAP_DIR = Path(__file__).parent / "bootstrap"
@@ -54,7 +56,7 @@ class RunOptions:
     cwd: Path | None = None
     echo: bool = True
     use_pty: bool | None = None
-    code: Mapping[str, Any] | None = None  # set by repro: the code restored, so not captured
+    code: CodeState | None = None  # set by fork and repro: the code restored, so not captured
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def store_paths(
 def _store_outputs(
     project: Project, store: MetaStore, objects: LocalObjectStore, run_id: str,
     paths: Sequence[Path], log_path: Path, progress: Progress | None,
-) -> list[dict[str, str]]:
+) -> list[NotStored]:
     """Store the outputs and the log one by one; those a full disk refused, with why.
 
     The command has already run: a full disk must not cost the user the record of it, so
@@ -131,26 +133,26 @@ def _store_outputs(
     """
     from cairn.history.logs import LOG_NAME
 
-    refused: list[dict[str, str]] = []
+    refused: list[NotStored] = []
     for path in paths:
         try:
             store_paths(project, store, objects, run_id, [path], "output", progress)
         except StoreFull as exc:
-            refused.append({"path": _rel(project, path), "reason": exc.message})
+            refused.append(NotStored(_rel(project, path), exc.message))
     if log_path.exists():
         try:
             oid = objects.put_file(log_path)
         except StoreFull as exc:
-            refused.append({"path": LOG_NAME, "reason": exc.message})
+            refused.append(NotStored(LOG_NAME, exc.message))
         else:
             add_artifacts(store, [ArtifactRow(run_id, "log", LOG_NAME, oid,
                                               log_path.stat().st_size, False)])
     return refused
 
 
-def not_stored_sentence(refused: Sequence[Mapping[str, str]], store_dir: Path) -> str:
+def not_stored_sentence(refused: Sequence[NotStored], store_dir: Path) -> str:
     """One sentence for the user about outputs a full disk kept out of the store."""
-    names = ", ".join(repr(r["path"]) for r in refused)
+    names = ", ".join(repr(r.path) for r in refused)
     what = "the output" if len(refused) == 1 else f"{len(refused)} outputs,"
     return (f"{what} {names} could not be stored: the disk holding {store_dir} is full; "
             "the run is recorded without it (free some space and cairn snapshot -o PATH)")
@@ -163,10 +165,10 @@ def _capture_record(
     settings_env: Sequence[str],
     size_limit: int,
     environ: Mapping[str, str] = os.environ,
-    known_code: Mapping[str, Any] | None = None,
+    known_code: CodeState | None = None,
     data_paths: Sequence[Path] = (),
     stat_cache: Any = None,
-) -> tuple[dict[str, Any], str]:
+) -> tuple[RunRecord, str]:
     """Code, host and environment variables; returns the record and PYTHONHASHSEED used.
 
     ``data_paths`` (the declared inputs and outputs) are stored as data, not again as code.
@@ -175,21 +177,16 @@ def _capture_record(
     from cairn.capture.envvars import capture_env_vars
     from cairn.capture.host import capture_host
 
-    record: dict[str, Any] = {"source": "run" if argv else "snapshot"}
-    if known_code is not None:
-        record["code"] = dict(known_code)
-        record["warnings"] = []
-    else:
-        code = capture_code(project.root, objects, size_limit=size_limit,
-                            stat_cache=stat_cache, exclude=data_paths)
-        record["code"] = code.to_json()
-        record["warnings"] = list(code.warnings)
-    record["host"] = capture_host().to_json()
+    code = known_code if known_code is not None else capture_code(
+        project.root, objects, size_limit=size_limit, stat_cache=stat_cache, exclude=data_paths)
     seed = environ.get("PYTHONHASHSEED") or str(random.randint(1, 2**32 - 1))
     env_vars = capture_env_vars(environ, settings_env)
     env_vars["PYTHONHASHSEED"] = seed
-    record["env_vars"] = env_vars
-    return record, seed
+    return RunRecord(
+        source="run" if argv else "snapshot", code=code,
+        warnings=() if known_code is not None else code.warnings, host=capture_host(),
+        env_vars=env_vars,
+    ), seed
 
 
 def _store_environment(
@@ -197,10 +194,9 @@ def _store_environment(
     project: Project,
     report: Mapping[str, Any] | None,
     python_exe: str | None,
-) -> dict[str, Any]:
+) -> Environment:
     """The child's interpreter as the bootstrap reported it (or asked of it afterwards)."""
     from cairn.capture import environment as envcap
-    from cairn.capture.records import LockFile
 
     locks = tuple(LockFile(path, oid) for path, oid in envcap.lock_files(project.root, objects))
     env = None
@@ -209,11 +205,8 @@ def _store_environment(
     elif python_exe:
         env = envcap.capture_environment_of(python_exe)
     if env is None:
-        return {"lock_files": [lf.to_json() for lf in locks]} if locks else {}
-    from dataclasses import replace
-
-    env = envcap.store_packages(replace(env, lock_files=locks), objects)
-    return env.to_json(inline_packages=False)
+        return Environment.lock_files_only(locks)
+    return envcap.store_packages(replace(env, lock_files=locks), objects)
 
 
 def _metrics_from_file(path: Path) -> dict[str, Series]:
@@ -324,12 +317,11 @@ def run_tracked(
         project, objects, argv, settings.capture_env, settings.source_size_limit, env, opts.code,
         [*opts.inputs, *opts.outputs], _stat_cache(store),
     )
-    record["argv"] = shown
-    if redactions:
-        record["redacted"] = [r.to_json() for r in redactions]
-    for key, path in (("params_file", opts.params_file), ("metrics_file", opts.metrics_file)):
-        if path is not None:
-            record[key] = _rel(project, path)  # so that repro reads the same files
+    record = replace(  # the params and metrics files relative: so that repro reads the same
+        record, argv=tuple(shown), redacted=tuple(redactions),
+        params_file=None if opts.params_file is None else _rel(project, opts.params_file),
+        metrics_file=None if opts.metrics_file is None else _rel(project, opts.metrics_file),
+    )
     run = run_store.create_run(
         store,
         name=opts.name,
@@ -384,13 +376,12 @@ def run_tracked(
         except (OSError, ValueError):
             boot = {}
         boot_out.unlink(missing_ok=True)  # it holds the child's real argv, secrets and all
-    patch: dict[str, Any] = {}
-    if python_exe is not None or boot:
-        patch["env"] = _store_environment(objects, project, boot.get("interpreter"), python_exe)
-    if result.error:
-        patch["warnings"] = [*record.get("warnings", []), result.error]
-    if patch:
-        run_store.update_record(store, run.id, patch)
+    env_record = (_store_environment(objects, project, boot.get("interpreter"), python_exe)
+                  if python_exe is not None or boot else None)
+    launch_error = [result.error] if result.error else []
+    if env_record is not None or launch_error:
+        run_store.update_record(store, run.id, lambda r: replace(
+            r, env=env_record or r.env, warnings=(*r.warnings, *launch_error)))
     if boot.get("params"):
         recorded = run_store.get_params(store, [run.id])[run.id]
         parsed = redact_params(boot["params"])
@@ -405,10 +396,8 @@ def run_tracked(
     error = result.error
     if refused:
         sentence = not_stored_sentence(refused, project.store_dir)
-        run_store.update_record(store, run.id, {
-            "not_stored": refused,
-            "warnings": [*patch.get("warnings", record.get("warnings", [])), sentence],
-        })
+        run_store.update_record(store, run.id, lambda r: replace(
+            r, not_stored=tuple(refused), warnings=(*r.warnings, sentence)))
         error = f"{error}; {sentence}" if error else sentence
     run_store.finish_run(store, run.id, result.status, exit_code=result.exit_code)
     return TrackedRun(run=run_store.get_run(store, run.id), exit_code=result.exit_code,
@@ -433,7 +422,7 @@ def snapshot(
         project, objects, None, settings.capture_env, settings.source_size_limit,
         data_paths=[*opts.inputs, *opts.outputs], stat_cache=_stat_cache(store),
     )
-    record["env"] = _store_environment(objects, project, None, sys.executable)
+    record = replace(record, env=_store_environment(objects, project, None, sys.executable))
     run = run_store.create_run(
         store,
         name=opts.name,

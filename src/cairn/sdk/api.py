@@ -110,10 +110,11 @@ def _create(store: MetaStore, project: Project, name: str | None,
             message: str | None, parent: str | None) -> Run:
     from cairn.capture.secrets import redact_argv
     from cairn.store import runs
+    from cairn.store.record import RunRecord
 
     row = runs.create_run(
         store, name=name, message=message, params=params, tags=tags, cwd=os.getcwd(),
-        record={"source": "sdk", "argv": redact_argv(sys.argv)[0]},  # never a secret
+        record=RunRecord(source="sdk", argv=tuple(redact_argv(sys.argv)[0])),  # never a secret
         lineage={"parent": parent} if parent else None,
     )
     return Run(run_id=row.id, number=row.number, name=name, store=store, project=project,

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -15,6 +15,7 @@ from cairn._util.ids import now_ms, uuid7_hex
 from cairn.errors import Conflict, InvalidInput, NotFound
 from cairn.store.core import MetaStore
 from cairn.store.db import Writer
+from cairn.store.record import RunRecord
 
 STATUSES = ("running", "finished", "failed", "killed", "crashed")
 FINAL_STATUSES = ("finished", "failed", "killed", "crashed")
@@ -48,7 +49,7 @@ class RunRow:
     hostname: str | None
     heartbeat_at: int | None
     created_by: str | None
-    record: dict[str, Any] = field(default_factory=dict)
+    record: RunRecord = field(default_factory=RunRecord)
     verdict: str | None = None
 
     @property
@@ -69,7 +70,7 @@ def _row_to_run(row: Sequence[Any]) -> RunRow:
         command=json.loads(row[5]) if row[5] else None, cwd=row[6], started_at=row[7],
         ended_at=row[8], exit_code=row[9], pid=row[10], hostname=row[11],
         heartbeat_at=row[12], created_by=row[13],
-        record=json.loads(row[14]) if row[14] else {}, verdict=row[15],
+        record=RunRecord.from_text(row[14]), verdict=row[15],
     )
 
 
@@ -131,7 +132,7 @@ def create_run(
     cwd: str | None = None,
     params: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
-    record: Mapping[str, Any] | None = None,
+    record: RunRecord | None = None,
     lineage: Mapping[str, str] | None = None,
     pid: int | None = None,
     created_by: str | None = None,
@@ -146,7 +147,8 @@ def create_run(
     start = started_at if started_at is not None else now_ms()
     host = socket.gethostname()
     user = created_by or _current_user()
-    record_text = json.dumps(dict(record or {}), sort_keys=True, default=str)
+    record = record or RunRecord()
+    record_text = record.to_text()
     command_list = list(command) if command is not None else None
     for _attempt in range(20):
         try:
@@ -175,7 +177,7 @@ def create_run(
         id=run_id, number=int(rows[0][0]), name=name, status=status, message=message,
         command=command_list, cwd=cwd, started_at=start, ended_at=ended_at, exit_code=exit_code,
         pid=pid if pid is not None else os.getpid(), hostname=host, heartbeat_at=now_ms(),
-        created_by=user, record=json.loads(record_text), verdict=None,
+        created_by=user, record=record, verdict=None,
     )
 
 
@@ -214,18 +216,15 @@ def set_lineage(store: MetaStore, run_id: str, relation: str, target_id: str) ->
         _write_lineage(w, run_id, relation, target_id)
 
 
-def update_record(store: MetaStore, run_id: str, patch: Mapping[str, Any]) -> None:
-    """Merge ``patch`` into the run's capture record (top-level keys replace)."""
+def update_record(store: MetaStore, run_id: str,
+                  change: Callable[[RunRecord], RunRecord]) -> None:
+    """Replace the run's record with ``change`` of it, read and written in one transaction."""
     with store.db.write() as w:
         rows = w.execute("SELECT record FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise NotFound(f"run {run_id} does not exist")
-        record = json.loads(rows[0][0]) if rows[0][0] else {}
-        record.update(patch)
-        w.execute(
-            "UPDATE runs SET record = ? WHERE id = ?",
-            (json.dumps(record, sort_keys=True, default=str), run_id),
-        )
+        record = change(RunRecord.from_text(rows[0][0]))
+        w.execute("UPDATE runs SET record = ? WHERE id = ?", (record.to_text(), run_id))
 
 
 def set_run_fields(store: MetaStore, run_id: str, **fields: Any) -> None:

@@ -30,6 +30,7 @@ from cairn.store.accounts import audit, record_audit
 from cairn.store.core import MetaStore
 from cairn.store.limits import check_key_budget
 from cairn.store.metrics import latest_metrics
+from cairn.store.record import RunRecord
 from cairn.store.resolve import resolve_run
 
 router = APIRouter(tags=["runs"], route_class=CheckedRoute,
@@ -158,7 +159,7 @@ def create_run(body: RunCreate, caller: Writer, request: Request) -> Response:
     _within("tags", len(body.tags), limits.max_tags)
     run = run_store.create_run(
         store, name=body.name, status=body.status, message=body.message, command=body.command,
-        params=body.params, tags=body.tags, created_by=caller.user, record={"source": "api"},
+        params=body.params, tags=body.tags, created_by=caller.user, record=RunRecord(source="api"),
         lineage={str(k): v for k, v in body.lineage.items()},
     )
     record_audit(store.db, caller.user, "run.create", run.id)
