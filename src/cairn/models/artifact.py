@@ -45,7 +45,7 @@ def log_model_to_run(
     """Save ``model`` and attach it to the run; return the artifact and ``cairn-model.json``."""
     from cairn.objects.local import LocalObjectStore
     from cairn.objects.tree import snapshot_dir
-    from cairn.store.runs import get_run, update_record
+    from cairn.store.runs import run_record, update_record
 
     path = check_model_path(name)
     with tempfile.TemporaryDirectory(prefix="cairn-model-") as tmp:
@@ -54,10 +54,11 @@ def log_model_to_run(
                               profile_data=profile_data)
         ref = snapshot_dir(LocalObjectStore(project.objects_dir), folder)
     row = ArtifactRow(run_id, "model", path, ref.oid, ref.size, True)
-    add_artifacts(store, [row])
-    models = dict(get_run(store, run_id).record.get("models") or {})
-    models[path] = {"oid": ref.oid, **{k: meta.get(k) for k in NOTED_KEYS}}
-    update_record(store, run_id, {"models": models})
+    with store.db.write() as w:
+        add_artifacts(w, [row])
+        models = dict((run_record(w, run_id) or {}).get("models") or {})
+        models[path] = {"oid": ref.oid, **{k: meta.get(k) for k in NOTED_KEYS}}
+        update_record(w, run_id, {"models": models})
     return row, meta
 
 

@@ -93,12 +93,14 @@ def _join(store: MetaStore, project: Project, run_id: str, name: str | None,
     from cairn.store import runs
 
     row = runs.get_run(store, run_id)
-    if name:
-        runs.set_run_fields(store, run_id, name=name)
-    if params:
-        runs.log_params(store, run_id, dict(params))
-    if tags:
-        runs.set_tags(store, run_id, dict(tags))
+    if name or params or tags:
+        with store.db.write() as w:
+            if name:
+                runs.set_run_fields(w, run_id, name=name)
+            if params:
+                runs.log_params(w, run_id, dict(params))
+            if tags:
+                runs.set_tags(w, run_id, dict(tags))
     return Run(run_id=run_id, number=row.number, name=name or row.name, store=store,
                project=project, joined=True)
 
@@ -109,11 +111,12 @@ def _create(store: MetaStore, project: Project, name: str | None,
     from cairn.capture.secrets import redact_argv
     from cairn.store import runs
 
-    row = runs.create_run(
-        store, name=name, message=message, params=params, tags=tags, cwd=os.getcwd(),
-        record={"source": "sdk", "argv": redact_argv(sys.argv)[0]},  # never a secret
-        lineage={"parent": parent} if parent else None,
-    )
+    with store.db.write() as w:
+        row = runs.create_run(
+            w, store.project_id, name=name, message=message, params=params, tags=tags,
+            cwd=os.getcwd(), record={"source": "sdk", "argv": redact_argv(sys.argv)[0]},
+            lineage={"parent": parent} if parent else None,  # the argv: never a secret
+        )
     return Run(run_id=row.id, number=row.number, name=name, store=store, project=project,
                joined=False)
 
