@@ -10,7 +10,7 @@ def refuse_inserts(db: Database, table: str) -> None:
     (an integrity error), in SQLite and PostgreSQL alike."""
     with db.write() as w:
         if db.dialect == "sqlite":
-            w.execute(f"CREATE TEMP TRIGGER refuse_{table} BEFORE INSERT ON {table} "
+            w.execute(f"CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} "
                       "BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed (test)'); END")
         else:
             w.execute("CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger AS "
