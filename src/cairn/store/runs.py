@@ -365,17 +365,15 @@ def reap_crashed(store: MetaStore) -> int:
     here = socket.gethostname()
     now = now_ms()
     dead = [
-        run_id for run_id, pid, host, beat in rows
+        (run_id, beat) for run_id, pid, host, beat in rows
         if (host == here and pid is not None and not _pid_alive(pid))
         or (beat is not None and now - beat > HEARTBEAT_TIMEOUT_MS)
     ]
+    if not dead:
+        return 0
     with store.db.write() as w:
-        for run_id in dead:
-            w.execute(
-                "UPDATE runs SET status = 'crashed', ended_at = COALESCE(heartbeat_at, ?) "
-                "WHERE id = ? AND status = 'running'",
-                (now, run_id),
-            )
+        for run_id, beat in dead:  # it ended when it was last heard from
+            finish_run(w, run_id, "crashed", ended_at=beat if beat is not None else now)
     return len(dead)
 
 
