@@ -61,16 +61,18 @@ def fill(store: Any, runs: int) -> float:
 
 def long_run(store: Any, points: int) -> int:
     from cairn.store import runs as run_store
-    from cairn.store.metrics import append_series
+    from cairn.store.metrics import write_series
     from cairn.store.series import Series
 
-    run = run_store.create_run(store, name="long", status="finished")
     t0 = int(time.time() * 1000)
-    append_series(store, run.id, {"loss": Series(
-        array("q", range(points)),
-        array("d", (math.exp(-i / (points / 5)) + 0.1 * math.sin(i / 500) for i in range(points))),
-        array("q", range(t0, t0 + points)),
-    )})
+    with store.db.write() as tx:
+        run = run_store.create_run(tx, store.project_id, name="long", status="finished")
+        write_series(tx, run.id, {"loss": Series(
+            array("q", range(points)),
+            array("d", (math.exp(-i / (points / 5)) + 0.1 * math.sin(i / 500)
+                        for i in range(points))),
+            array("q", range(t0, t0 + points)),
+        )})
     return run.number
 
 

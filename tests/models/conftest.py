@@ -45,10 +45,12 @@ def logged_run(store: MetaStore, project: Project, model: Any, *, name: str = "m
                example: Any = None, profile_data: Any = None, flavor: str | None = None,
                run_name: str | None = None) -> RunRow:
     """A finished run that logged ``model`` at ``name``, as ``cairn.log_model`` does."""
-    run = create_run(store, name=run_name, record=RunRecord(source="sdk"))
+    with store.db.write() as tx:
+        run = create_run(tx, store.project_id, name=run_name, record=RunRecord(source="sdk"))
     log_model_to_run(store, project, run.id, model, name=name, example=example,
                      flavor=flavor, profile_data=profile_data)
-    finish_run(store, run.id)
+    with store.db.write() as tx:
+        finish_run(tx, run.id)
     return run
 
 

@@ -12,7 +12,7 @@ from cairn.project import Project, init_project
 from cairn.runner.artifacts import add_path
 from cairn.store import runs as run_store
 from cairn.store.core import open_store
-from cairn.store.metrics import append_series
+from cairn.store.metrics import write_series
 from cairn.store.record import RunRecord
 from cairn.store.series import Series
 from tests.server.conftest import live, start_server  # noqa: F401 - shared fixtures
@@ -35,19 +35,24 @@ def record_run(project: Project, name: str, *, files: int = 3, points: int = 100
     (project.root / f"{name}.txt").write_text(f"notes of {name}\n")
     store = open_store(project)
     try:
-        run = run_store.create_run(store, name=name, params={"lr": 0.1, "model": "rf"},
-                                   tags={"team": "vision"}, created_by=created_by,
-                                   record=RunRecord(source="snapshot"))
+        with store.db.write() as tx:
+            run = run_store.create_run(
+                tx, store.project_id, name=name, params={"lr": 0.1, "model": "rf"},
+                tags={"team": "vision"}, created_by=created_by,
+                record=RunRecord(source="snapshot"),
+            )
         s = Series.empty()
         for i in range(points):
             s.steps.append(i)
             s.values.append(i / points)
             s.times.append(1_700_000_000_000 + i)
-        append_series(store, run.id, {"acc": s})
+        with store.db.write() as tx:
+            write_series(tx, run.id, {"acc": s})
         add_path(store, project, run.id, data, kind="input", name=f"data-{name}")
         add_path(store, project, run.id, project.root / f"{name}.txt", kind="artifact")
         if status != "running":
-            run_store.finish_run(store, run.id, status)
+            with store.db.write() as tx:
+                run_store.finish_run(tx, run.id, status)
         return run_store.get_run(store, run.id)
     finally:
         store.close()

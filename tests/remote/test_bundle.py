@@ -23,10 +23,11 @@ from cairn.runner.artifacts import add_path
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore, project_row
 from cairn.store.db import Database
-from cairn.store.metrics import append_series, latest_metrics, read_series
+from cairn.store.metrics import latest_metrics, read_series, write_series
 from cairn.store.migrate import ensure_schema
 from cairn.store.record import Origin, RunRecord
 from cairn.store.series import Series
+from tests.store.faults import refuse_inserts
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -55,19 +56,22 @@ def _source_run(alice: Project) -> tuple[MetaStore, run_store.RunRow]:
     from cairn.store.core import open_store
 
     store = open_store(alice)
-    parent = run_store.create_run(store, name="parent")
-    run = run_store.create_run(
-        store, name="child", params={"lr": 0.1, "layers": [64, 32], "flag": True,
-                                     "odd": math.nan},
-        tags={"team": "vision"}, lineage={"parent": parent.id}, created_by="alice",
-        record=RunRecord.from_json({"code": {"diff_oid": store_blob(alice, b"diff --git a b")}}),
-    )
-    append_series(store, run.id, {"loss": _series([1.0, math.nan, 0.5]),
+    with store.db.write() as tx:
+        parent = run_store.create_run(tx, store.project_id, name="parent")
+        run = run_store.create_run(
+            tx, store.project_id, name="child",
+            params={"lr": 0.1, "layers": [64, 32], "flag": True, "odd": math.nan},
+            tags={"team": "vision"}, lineage={"parent": parent.id}, created_by="alice",
+            record=RunRecord.from_json(
+                {"code": {"diff_oid": store_blob(alice, b"diff --git a b")}}),
+        )
+        write_series(tx, run.id, {"loss": _series([1.0, math.nan, 0.5]),
                                   "sys/cpu": _series([10.0] * 5)})
     (alice.root / "out").mkdir()
     (alice.root / "out" / "model.bin").write_bytes(b"weights")
     add_path(store, alice, run.id, alice.root / "out", kind="output", name="out")
-    run_store.finish_run(store, run.id, exit_code=0)
+    with store.db.write() as tx:
+        run_store.finish_run(tx, run.id, exit_code=0)
     return store, run_store.get_run(store, run.id)
 
 
@@ -82,7 +86,8 @@ def test_a_run_round_trips_through_a_bundle(alice: Project, target: MetaStore) -
     blobs, trees = split_referenced(bundle.doc, objects)
     assert len(trees) == 1 and len(blobs) == 3  # model.bin, the diff, the metrics
 
-    imported = import_bundle(target, objects, bundle.doc, origin=Origin("team"))
+    with target.db.write() as tx:
+        imported = import_bundle(tx, target, objects, bundle.doc, origin=Origin("team"))
     got = imported.run
     assert imported.created and got.id == run.id and got.number == 1
     assert got.created_by == "alice" and got.exit_code == 0 and got.status == "finished"
@@ -96,7 +101,8 @@ def test_a_run_round_trips_through_a_bundle(alice: Project, target: MetaStore) -
     assert list(loss.steps) == [0, 10, 20] and math.isnan(loss.values[1])
     assert latest_metrics(target, [run.id])[run.id]["loss"] == 0.5
 
-    again = import_bundle(target, objects, bundle.doc)
+    with target.db.write() as tx:
+        again = import_bundle(tx, target, objects, bundle.doc)
     assert not again.created and again.run.number == 1
     assert again.run.record.origin == Origin("team")  # the first origin stays
     assert len(read_series(target, run.id, "sys/cpu")) == 5  # not doubled
@@ -109,11 +115,28 @@ def test_a_finished_run_is_never_replaced_by_a_running_copy(alice: Project,
     source, run = _source_run(alice)
     objects = LocalObjectStore(alice.objects_dir)
     doc = export_run(source, objects, run).doc
-    import_bundle(target, objects, doc)
+    with target.db.write() as tx:
+        import_bundle(tx, target, objects, doc)
     doc["run"]["status"] = "running"
-    with pytest.raises(Conflict, match="already finished"):
-        import_bundle(target, objects, doc)
+    with pytest.raises(Conflict, match="already finished"), target.db.write() as tx:
+        import_bundle(tx, target, objects, doc)
     assert run_store.get_run(target, run.id).status == "finished"
+    source.close()
+
+
+def test_an_import_that_finds_no_run_number_is_one_clear_conflict(
+        alice: Project, target: MetaStore) -> None:
+    """Pushes and pulls allocate run numbers the way new runs do: after the retries, the same
+    ``Conflict`` as ``create_run``, and nothing of the run is written."""
+    source, run = _source_run(alice)
+    objects = LocalObjectStore(alice.objects_dir)
+    doc = export_run(source, objects, run).doc
+    refuse_inserts(target.db, "runs")
+    with pytest.raises(Conflict, match="no run number could be allocated"), \
+            target.db.write() as tx:
+        import_bundle(tx, target, objects, doc)
+    assert run_store.find_run(target, run.id) is None
+    assert run_store.param_texts(target, run.id) == {}
     source.close()
 
 

@@ -173,7 +173,8 @@ def test_a_running_run_pushed_again_when_finished_is_updated(alice: Project,
     remote = HttpRemote("team", live.url, token=writer_token)
     first = push_run(store, local, remote, run)
     assert first.created
-    run_store.finish_run(store, run.id, "finished")
+    with store.db.write() as tx:
+        run_store.finish_run(tx, run.id, "finished")
     second = push_run(store, local, remote, run_store.get_run(store, run.id))
     assert not second.created and second.remote_number == first.remote_number
     assert remote.resolve(run.id[:8])["status"] == "finished"

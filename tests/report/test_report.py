@@ -104,7 +104,8 @@ def test_a_report_holds_at_most_ten_runs(tmp_path: Path) -> None:
     project, _ = init_project(tmp_path)
     store = open_store(project)
     for i in range(11):
-        run_store.create_run(store, status="finished", params={"i": i})
+        with store.db.write() as tx:
+            run_store.create_run(tx, store.project_id, status="finished", params={"i": i})
     store.close()
     refs = [str(i) for i in range(1, 12)]
     done = cairn_cli("report", *refs, "-o", "r.html", cwd=tmp_path)

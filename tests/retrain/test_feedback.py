@@ -17,6 +17,7 @@ from cairn.retrain import feedback
 from cairn.serving.feedback import apply_feedback
 from cairn.serving.predictions import PredictionLog, new_prediction_id
 from cairn.store.core import MetaStore
+from cairn.store.predictions import count_labelled
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def test_export_writes_all_but_the_newest_in_order(store: MetaStore, tmp_path: P
     labels: list[int | None] = [i % 2 for i in range(13)]
     labels[5] = labels[12] = None  # not labelled: never exported
     _log(store, model, inputs, times, labels)
-    assert feedback.count_labelled(store.db, model) == 11
+    assert count_labelled(store.db, model) == 11
 
     data = feedback.export(store.db, model, tmp_path / "out" / "churn.csv", ["a", "b"],
                            "target", 3)

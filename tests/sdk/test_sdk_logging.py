@@ -122,7 +122,8 @@ def test_joins_the_run_named_by_cairn_run_id(project: Project) -> None:
     from cairn.store.runs import create_run
 
     store = open_project_store(project)
-    outer = create_run(store, name="outer")
+    with store.db.write() as tx:
+        outer = create_run(tx, store.project_id, name="outer")
     done = run_python("import cairn\nr = cairn.init(params={'lr': 1})\ncairn.log({'a': 2})\n"
                       "print(r.number)", cwd=project.root,
                       env={"CAIRN_RUN_ID": outer.id, "CAIRN_DIR": str(project.store_dir)})

@@ -91,8 +91,14 @@ def test_pages_render_text_stored_before_the_check(client: httpx.Client,
     """A run stored with a lone surrogate (through the store, as before) breaks no page."""
     store = open_store(server_dir)
     try:
-        odd = run_store.create_run(store, name="odd", params={"p": "\ud800", "q": 1})
-        plain = run_store.create_run(store, name="plain", params={"p": "x", "q": 2})
+        with store.db.write() as tx:
+            odd = run_store.create_run(
+                tx, store.project_id, name="odd", params={"p": "\ud800", "q": 1},
+            )
+        with store.db.write() as tx:
+            plain = run_store.create_run(
+                tx, store.project_id, name="plain", params={"p": "x", "q": 2},
+            )
     finally:
         store.close()
     html = {"accept": "text/html"}
@@ -207,11 +213,14 @@ def test_sdk_metric_key_limit(sdk_project: Project) -> None:
 def test_ls_chooses_columns(project: Project) -> None:
     store = open_store(project)
     try:
-        from cairn.store.metrics import append_series
+        from cairn.store.metrics import write_series
         from cairn.store.series import Series
 
         for n in range(3):
-            run = run_store.create_run(store, name=f"r{n}", params={"lr": n, "depth": 3})
+            with store.db.write() as tx:
+                run = run_store.create_run(
+                    tx, store.project_id, name=f"r{n}", params={"lr": n, "depth": 3},
+                )
             series = {}
             for i in range(1000):
                 s = Series.empty()
@@ -219,7 +228,8 @@ def test_ls_chooses_columns(project: Project) -> None:
                 s.values.append(float(i + n))
                 s.times.append(0)
                 series[f"metric_with_a_long_name_{i:04d}"] = s
-            append_series(store, run.id, series)
+            with store.db.write() as tx:
+                write_series(tx, run.id, series)
     finally:
         store.close()
     done = cairn_cli("ls", cwd=project.root, env={"COLUMNS": "120"})

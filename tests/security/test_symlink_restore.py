@@ -103,8 +103,11 @@ def crafted_run(project: Project, *, code: list[Entry] | None = None,
                           "snapshot": tree_of(objects, code)}
     store = open_store(project)
     try:
-        run = run_store.create_run(store, name="shared", command=["true"],
-                                   record=RunRecord.from_json(record), cwd=str(project.root))
+        with store.db.write() as tx:
+            run = run_store.create_run(
+                tx, store.project_id, name="shared", command=["true"],
+                record=RunRecord.from_json(record), cwd=str(project.root),
+            )
         rows = []
         for (kind, path), content in (data or {}).items():
             if isinstance(content, bytes):
@@ -113,8 +116,10 @@ def crafted_run(project: Project, *, code: list[Entry] | None = None,
             else:
                 ref = tree_of(objects, content)
                 rows.append(ArtifactRow(run.id, kind, path, ref["oid"], ref["size"], True))
-        add_artifacts(store, rows)
-        run_store.finish_run(store, run.id, "finished", exit_code=0)
+        with store.db.write() as tx:
+            add_artifacts(tx, rows)
+        with store.db.write() as tx:
+            run_store.finish_run(tx, run.id, "finished", exit_code=0)
         return run.number
     finally:
         store.close()
@@ -222,8 +227,9 @@ def test_a_link_created_by_the_uncommitted_diff_is_refused(
         assert b"new file mode 120000" in LocalObjectStore(attacker.objects_dir).get_bytes(
             run.record.code.diff_oid if run.record.code else None)
         objects = LocalObjectStore(attacker.objects_dir)  # then declares an input under it
-        add_artifacts(store, [ArtifactRow(run.id, "input", "data/pwned.txt",
-                                          objects.put_bytes(PAYLOAD), len(PAYLOAD), False)])
+        with store.db.write() as tx:
+            add_artifacts(tx, [ArtifactRow(run.id, "input", "data/pwned.txt",
+                                              objects.put_bytes(PAYLOAD), len(PAYLOAD), False)])
     finally:
         store.close()
     through_bucket(tmp_path / "lake", attacker, victim, run.number)
@@ -249,10 +255,13 @@ def test_a_diff_writing_through_the_link_it_creates_is_refused(
     commit = git(team, "rev-parse", "HEAD").strip()
     store = open_store(attacker)
     try:
-        run = run_store.create_run(store, command=["true"], cwd=str(team), record=RunRecord(
-            code=CodeState("git", str(team), commit=commit, dirty=True,
-                           diff_oid=objects.put_bytes(patch), diff_size=len(patch))))
-        run_store.finish_run(store, run.id, "finished", exit_code=0)
+        with store.db.write() as tx:
+            run = run_store.create_run(
+                tx, store.project_id, command=["true"], cwd=str(team), record=RunRecord(
+                    code=CodeState("git", str(team), commit=commit, dirty=True,
+                                   diff_oid=objects.put_bytes(patch), diff_size=len(patch))))
+        with store.db.write() as tx:
+            run_store.finish_run(tx, run.id, "finished", exit_code=0)
     finally:
         store.close()
     through_bucket(tmp_path / "lake", attacker, victim, run.number)
@@ -374,11 +383,16 @@ def test_a_committed_link_with_a_declared_input_under_it_is_not_written_through(
     store = open_store(attacker)
     try:
         head = git(team, "rev-parse", "HEAD").strip()
-        run = run_store.create_run(store, command=["true"], cwd=str(team),
-                                   record=RunRecord(code=CodeState("git", str(team), commit=head)))
-        add_artifacts(store, [ArtifactRow(run.id, "input", "data/x.csv",
-                                          objects.put_bytes(PAYLOAD), len(PAYLOAD), False)])
-        run_store.finish_run(store, run.id, "finished", exit_code=0)
+        with store.db.write() as tx:
+            run = run_store.create_run(
+                tx, store.project_id, command=["true"], cwd=str(team),
+                record=RunRecord(code=CodeState("git", str(team), commit=head)),
+            )
+        with store.db.write() as tx:
+            add_artifacts(tx, [ArtifactRow(run.id, "input", "data/x.csv",
+                                           objects.put_bytes(PAYLOAD), len(PAYLOAD), False)])
+        with store.db.write() as tx:
+            run_store.finish_run(tx, run.id, "finished", exit_code=0)
     finally:
         store.close()
     through_bucket(tmp_path / "lake", attacker, victim, run.number)

@@ -151,7 +151,8 @@ def test_a_finished_run_cannot_be_rewritten_through_its_bundle(
         taken = mallory.put(f"/runs/{live_run.id}/bundle", json=doc)
         assert taken.status_code == 403
         assert "created by alice" in taken.json()["error"]["message"]
-        run_store.finish_run(store, live_run.id)
+        with store.db.write() as tx:
+            run_store.finish_run(tx, live_run.id)
         second = push_run(store, LocalObjectStore(alice.objects_dir),
                           HttpRemote("team", live.url, token=alice_token),
                           run_store.get_run(store, live_run.id))

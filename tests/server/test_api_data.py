@@ -14,7 +14,7 @@ from cairn.project import Project
 from cairn.runner.artifacts import add_path
 from cairn.store import runs as run_store
 from cairn.store.core import open_store
-from cairn.store.metrics import append_series
+from cairn.store.metrics import write_series
 from cairn.store.series import Series
 from tests.server.live import LiveServer
 
@@ -32,8 +32,10 @@ def test_a_long_series_is_downsampled_keeping_shape_min_and_max(server_dir: Proj
     s.values[77_777] = 40.0   # a spike that must survive
     s.values[150_001] = -40.0
     store = open_store(server_dir)
-    run = run_store.create_run(store, name="long")
-    append_series(store, run.id, {"loss": s})
+    with store.db.write() as tx:
+        run = run_store.create_run(tx, store.project_id, name="long")
+    with store.db.write() as tx:
+        write_series(tx, run.id, {"loss": s})
     store.close()
     reply = api("reader").get("/runs/long/metrics/loss", params={"max_points": 500}).json()
     assert reply["total_points"] == n and reply["downsampled"] is True
@@ -120,8 +122,12 @@ def test_logs_and_lineage(api: Api, server_dir: Project) -> None:
     log = server_dir.root / "output.log"
     log.write_bytes(b"epoch 1\nepoch 2\n")
     store = open_store(server_dir)
-    parent = run_store.create_run(store, name="parent")
-    child = run_store.create_run(store, name="child", lineage={"parent": parent.id})
+    with store.db.write() as tx:
+        parent = run_store.create_run(tx, store.project_id, name="parent")
+    with store.db.write() as tx:
+        child = run_store.create_run(
+            tx, store.project_id, name="child", lineage={"parent": parent.id},
+        )
     add_path(store, server_dir, parent.id, log, kind="log", name="output.log")
     store.close()
     reader = api("reader")

@@ -11,7 +11,7 @@ import httpx
 from cairn.project import Project
 from cairn.store import runs as run_store
 from cairn.store.core import open_store
-from cairn.store.metrics import append_series
+from cairn.store.metrics import write_series
 from cairn.store.series import Series
 from tests.conftest import cairn_cli
 from tests.server.live import LiveServer
@@ -33,10 +33,15 @@ def _seed(project: Project, n: int) -> list[str]:
     store = open_store(project)
     ids = []
     for i in range(n):
-        run = run_store.create_run(store, name=f"r{i}", params={"model": "rf" if i % 2 else "lr",
-                                                              "depth": i})
-        append_series(store, run.id, {"acc": _series([i / n])})
-        run_store.finish_run(store, run.id)
+        with store.db.write() as tx:
+            run = run_store.create_run(
+                tx, store.project_id, name=f"r{i}",
+                params={"model": "rf" if i % 2 else "lr", "depth": i},
+            )
+        with store.db.write() as tx:
+            write_series(tx, run.id, {"acc": _series([i / n])})
+        with store.db.write() as tx:
+            run_store.finish_run(tx, run.id)
         ids.append(run.id)
     store.close()
     return ids

@@ -81,9 +81,11 @@ def _client_run(tmp_path: Path) -> tuple[Project, dict[str, object], list[Path]]
         (root / "data" / f"{i}.csv").write_text(f"a,b\n{i},{i * 2}\n")
     project, _ = init_project(root)
     store = open_store(project)
-    run = run_store.create_run(store, name="pushed", params={"lr": 0.01})
+    with store.db.write() as tx:
+        run = run_store.create_run(tx, store.project_id, name="pushed", params={"lr": 0.01})
     add_path(store, project, run.id, root / "data", kind="input", name="data")
-    run_store.finish_run(store, run.id)
+    with store.db.write() as tx:
+        run_store.finish_run(tx, run.id)
     doc = export_run(store, LocalObjectStore(project.objects_dir),
                      run_store.get_run(store, run.id)).doc
     store.close()

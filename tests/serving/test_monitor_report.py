@@ -12,8 +12,9 @@ from cairn.project import Project
 from cairn.serving.drift import profile_features
 from cairn.serving.feedback import apply_feedback
 from cairn.serving.monitor import Deployment, MonitorSettings, monitor_report
-from cairn.serving.predictions import LogRow, PredictionLog, new_prediction_id
+from cairn.serving.predictions import PredictionLog, new_prediction_id
 from cairn.store.core import open_store
+from cairn.store.predictions import LogRow
 from tests.serving.test_prediction_log import add_model
 
 PROFILE = profile_features(build_profile(np.random.default_rng(1).normal(size=(2000, 1))))

@@ -12,24 +12,17 @@ import pytest
 from cairn._util.ids import now_ms, uuid7_hex
 from cairn.errors import InvalidInput, NotFound
 from cairn.project import Project
-from cairn.serving import predictions
 from cairn.serving.feedback import (
     UnknownPredictions,
     apply_feedback,
     parse_feedback,
     submit_feedback,
 )
-from cairn.serving.predictions import (
-    LogCounts,
-    LogRow,
-    PredictionLog,
-    log_counts,
-    new_prediction_id,
-    prediction_time_ms,
-    recent_predictions,
-)
+from cairn.serving.predictions import PredictionLog, new_prediction_id, prediction_time_ms
+from cairn.store import predictions
 from cairn.store.core import MetaStore, open_store
 from cairn.store.db import Database
+from cairn.store.predictions import LogCounts, LogRow, log_counts, recent_predictions
 
 
 def add_model(store: MetaStore, name: str = "churn") -> str:

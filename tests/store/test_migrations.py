@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cairn.serving.predictions import LogCounts, log_counts, recent_predictions
 from cairn.store import migrate
 from cairn.store.db import Database
+from cairn.store.predictions import LogCounts, log_counts, recent_predictions
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -13,9 +13,10 @@ from cairn.errors import Ambiguous, Conflict, InvalidInput, NotFound
 from cairn.project import Project
 from cairn.store import runs
 from cairn.store.core import MetaStore, open_store
-from cairn.store.metrics import append_series, latest_metrics, read_series
+from cairn.store.metrics import latest_metrics, read_series, write_series
 from cairn.store.resolve import resolve_run
 from cairn.store.series import Series
+from tests.store.faults import refuse_inserts
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,11 +37,14 @@ def series(steps: list[int], values: list[float]) -> Series:
 
 class TestRuns:
     def test_numbers_are_sequential_per_project(self, store: MetaStore) -> None:
-        numbers = [runs.create_run(store, name=f"r{i}").number for i in range(3)]
+        with store.db.write() as tx:
+            numbers = [runs.create_run(tx, store.project_id, name=f"r{i}").number
+                       for i in range(3)]
         assert numbers == [1, 2, 3]
 
     def test_ids_are_time_ordered(self, store: MetaStore) -> None:
-        ids = [runs.create_run(store).id for _ in range(5)]
+        with store.db.write() as tx:
+            ids = [runs.create_run(tx, store.project_id).id for _ in range(5)]
         assert ids == sorted(ids)
         assert all(len(i) == 32 for i in ids)
 
@@ -50,7 +54,8 @@ class TestRuns:
         def make() -> None:
             try:
                 for _ in range(10):
-                    runs.create_run(store)
+                    with store.db.write() as tx:
+                        runs.create_run(tx, store.project_id)
             except BaseException as exc:  # collected and asserted below
                 errors.append(exc)
 
@@ -66,33 +71,75 @@ class TestRuns:
     def test_params_keep_their_types(self, store: MetaStore) -> None:
         params = {"lr": 0.1, "epochs": 3, "model": "rf", "deep": True, "layers": [64, 32],
                   "none": None}
-        run = runs.create_run(store, params=params)
+        with store.db.write() as tx:
+            run = runs.create_run(tx, store.project_id, params=params)
         assert runs.get_params(store, [run.id])[run.id] == params
 
     def test_tags_and_lineage(self, store: MetaStore) -> None:
-        parent = runs.create_run(store)
-        child = runs.create_run(store, tags={"team": "vision"}, lineage={"parent": parent.id})
+        with store.db.write() as tx:
+            parent = runs.create_run(tx, store.project_id)
+            child = runs.create_run(tx, store.project_id, tags={"team": "vision"},
+                                    lineage={"parent": parent.id})
         assert runs.get_tags(store, [child.id])[child.id] == {"team": "vision"}
         assert runs.get_lineage(store, child.id)["parent"] == parent.id
         assert runs.get_children(store, parent.id) == [("parent", child.id)]
 
     def test_a_finished_runs_params_cannot_change(self, store: MetaStore) -> None:
-        run = runs.create_run(store, params={"lr": 0.1})
-        runs.finish_run(store, run.id, "finished", exit_code=0)
-        with pytest.raises(Conflict):
-            runs.log_params(store, run.id, {"lr": 0.2})
+        with store.db.write() as tx:
+            run = runs.create_run(tx, store.project_id, params={"lr": 0.1})
+            runs.finish_run(tx, run.id, "finished", exit_code=0)
+        with pytest.raises(Conflict), store.db.write() as tx:
+            runs.log_params(tx, run.id, {"lr": 0.2})
         assert runs.get_params(store, [run.id])[run.id] == {"lr": 0.1}
 
     def test_finish_records_status_and_exit_code(self, store: MetaStore) -> None:
-        run = runs.create_run(store)
-        runs.finish_run(store, run.id, "failed", exit_code=3)
+        with store.db.write() as tx:
+            run = runs.create_run(tx, store.project_id)
+            runs.finish_run(tx, run.id, "failed", exit_code=3)
         row = runs.get_run(store, run.id)
         assert (row.status, row.exit_code) == ("failed", 3)
         assert row.ended_at is not None and row.ended_at >= row.started_at
 
+    def test_a_run_ends_once(self, store: MetaStore) -> None:
+        """Whoever ends a run first decides its status: the SDK, the runner, the API and the
+        reaper all finish through one guarded update."""
+        with store.db.write() as tx:
+            run = runs.create_run(tx, store.project_id)
+            assert runs.finish_run(tx, run.id, "killed", exit_code=130)
+            assert not runs.finish_run(tx, run.id, "finished", exit_code=0)
+        row = runs.get_run(store, run.id)
+        assert (row.status, row.exit_code) == ("killed", 130)
+
+    def test_writes_share_the_callers_transaction(self, store: MetaStore) -> None:
+        with pytest.raises(RuntimeError), store.db.write() as tx:
+            runs.create_run(tx, store.project_id, params={"lr": 0.1}, tags={"a": "b"})
+            raise RuntimeError("a later write of the same transaction failed")
+        assert runs.count_runs(store) == 0
+
+    def test_exhausted_number_allocation_is_one_clear_conflict(self, store: MetaStore) -> None:
+        """Every insert failing the unique index (as under heavy concurrency on PostgreSQL)
+        ends in one ``Conflict`` after the retries, not an unhandled error."""
+        refuse_inserts(store.db, "runs")
+        with pytest.raises(Conflict, match="no run number could be allocated") as caught, \
+                store.db.write() as tx:
+            runs.create_run(tx, store.project_id)
+        assert "try again" in (caught.value.hint or "")
+
+    def test_params_encode_the_same_from_values_and_texts(self, store: MetaStore) -> None:
+        """A param logged here and one pushed as stored text are compared alike by filters."""
+        values = {"lr": 0.1, "n": 3, "flag": True, "nan": math.nan, "name": "rf"}
+        with store.db.write() as tx:
+            logged = runs.create_run(tx, store.project_id, params=values)
+            pushed = runs.create_run(tx, store.project_id)
+            runs.write_param_texts(tx, pushed.id, runs.param_texts(store, logged.id))
+        nums = {rid: dict(store.db.query("SELECT key, num FROM params WHERE run_id = ?", (rid,)))
+                for rid in (logged.id, pushed.id)}
+        assert nums[logged.id] == nums[pushed.id]
+        assert nums[logged.id] == {"lr": 0.1, "n": 3.0, "flag": None, "nan": None, "name": None}
+
     def test_unknown_status_is_refused(self, store: MetaStore) -> None:
-        with pytest.raises(InvalidInput):
-            runs.create_run(store, status="exploded")
+        with pytest.raises(InvalidInput), store.db.write() as tx:
+            runs.create_run(tx, store.project_id, status="exploded")
 
     def test_dead_process_is_reaped_as_crashed(self, store: MetaStore) -> None:
         import subprocess
@@ -100,14 +147,16 @@ class TestRuns:
 
         proc = subprocess.Popen([sys.executable, "-c", "pass"])
         proc.wait()
-        run = runs.create_run(store, pid=proc.pid)
-        alive = runs.create_run(store)  # this test process: still alive
+        with store.db.write() as tx:
+            run = runs.create_run(tx, store.project_id, pid=proc.pid)
+            alive = runs.create_run(tx, store.project_id)  # this test process: still alive
         assert runs.reap_crashed(store) == 1
         assert runs.get_run(store, run.id).status == "crashed"
         assert runs.get_run(store, alive.id).status == "running"
 
     def test_stale_heartbeat_is_reaped(self, store: MetaStore) -> None:
-        run = runs.create_run(store)
+        with store.db.write() as tx:
+            run = runs.create_run(tx, store.project_id)
         with store.db.write() as w:
             w.execute("UPDATE runs SET heartbeat_at = heartbeat_at - ?, hostname = ? "
                       "WHERE id = ?", (runs.HEARTBEAT_TIMEOUT_MS + 1000, "elsewhere", run.id))
@@ -117,9 +166,11 @@ class TestRuns:
 
 class TestMetrics:
     def test_series_round_trip_with_nan_and_inf(self, store: MetaStore) -> None:
-        run = runs.create_run(store)
+        with store.db.write() as tx:
+            run = runs.create_run(tx, store.project_id)
         values = [0.5, math.nan, math.inf, -math.inf, 1e-300]
-        append_series(store, run.id, {"loss": series([0, 1, 2, 3, 4], values)})
+        with store.db.write() as tx:
+            write_series(tx, run.id, {"loss": series([0, 1, 2, 3, 4], values)})
         got = read_series(store, run.id, "loss")
         assert list(got.steps) == [0, 1, 2, 3, 4]
         assert got.values[0] == 0.5 and math.isnan(got.values[1])
@@ -128,11 +179,15 @@ class TestMetrics:
         assert latest_metrics(store, [run.id])[run.id] == {"loss": 1e-300}
 
     def test_latest_follows_appends_and_counts(self, store: MetaStore) -> None:
-        run = runs.create_run(store)
-        append_series(store, run.id, {"acc": series([0, 1], [0.1, 0.2])})
-        append_series(store, run.id, {"acc": series([2], [math.nan])})
+        with store.db.write() as tx:
+            run = runs.create_run(tx, store.project_id)
+        with store.db.write() as tx:
+            write_series(tx, run.id, {"acc": series([0, 1], [0.1, 0.2])})
+        with store.db.write() as tx:
+            write_series(tx, run.id, {"acc": series([2], [math.nan])})
         assert math.isnan(latest_metrics(store, [run.id])[run.id]["acc"])
-        append_series(store, run.id, {"acc": series([3], [0.9])})
+        with store.db.write() as tx:
+            write_series(tx, run.id, {"acc": series([3], [0.9])})
         assert latest_metrics(store, [run.id])[run.id] == {"acc": 0.9}
         assert len(read_series(store, run.id, "acc")) == 4
         from cairn.store.metrics import point_counts
@@ -140,9 +195,11 @@ class TestMetrics:
         assert point_counts(store, run.id) == {"acc": 4}
 
     def test_large_series_is_chunked_and_complete(self, store: MetaStore) -> None:
-        run = runs.create_run(store)
+        with store.db.write() as tx:
+            run = runs.create_run(tx, store.project_id)
         n = 50_000
-        append_series(store, run.id, {"x": series(list(range(n)), [float(i) for i in range(n)])})
+        with store.db.write() as tx:
+            write_series(tx, run.id, {"x": series(list(range(n)), [float(i) for i in range(n)])})
         got = read_series(store, run.id, "x")
         assert len(got) == n and got.values[-1] == n - 1
         chunks = store.db.query("SELECT COUNT(*) FROM metric_chunks WHERE run_id = ?", (run.id,))
@@ -151,23 +208,28 @@ class TestMetrics:
 
 class TestReferences:
     def test_number_last_prefix_and_name(self, store: MetaStore) -> None:
-        a = runs.create_run(store, name="baseline")
-        b = runs.create_run(store, name="tuned")
+        with store.db.write() as tx:
+            a = runs.create_run(tx, store.project_id, name="baseline")
+        with store.db.write() as tx:
+            b = runs.create_run(tx, store.project_id, name="tuned")
         assert resolve_run(store, "1").id == a.id
         assert resolve_run(store, "last").id == b.id
         assert resolve_run(store, b.id[:24]).id == b.id
         assert resolve_run(store, "baseline").id == a.id
 
     def test_unknown_reference(self, store: MetaStore) -> None:
-        runs.create_run(store)
+        with store.db.write() as tx:
+            runs.create_run(tx, store.project_id)
         with pytest.raises(NotFound, match="no run matches 'nope'"):
             resolve_run(store, "nope")
         with pytest.raises(NotFound):
             resolve_run(store, "99")
 
     def test_ambiguous_name_lists_candidates(self, store: MetaStore) -> None:
-        runs.create_run(store, name="same")
-        runs.create_run(store, name="same")
+        with store.db.write() as tx:
+            runs.create_run(tx, store.project_id, name="same")
+        with store.db.write() as tx:
+            runs.create_run(tx, store.project_id, name="same")
         with pytest.raises(Ambiguous) as info:
             resolve_run(store, "same")
         assert "1 (" in info.value.message and "2 (" in info.value.message

@@ -115,9 +115,10 @@ def _log_predictions(root: Path, name: str, version: int, rows: list[dict[str, f
     from cairn.models.loading import load_version
     from cairn.project import find_project
     from cairn.serving.feedback import apply_feedback
-    from cairn.serving.predictions import LogRow, PredictionLog, new_prediction_id
+    from cairn.serving.predictions import PredictionLog, new_prediction_id
     from cairn.serving.state import model_id as find_model_id
     from cairn.store.core import open_store
+    from cairn.store.predictions import LogRow
 
     project = find_project(root)
     assert project is not None

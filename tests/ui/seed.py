@@ -23,7 +23,7 @@ from cairn.project import Project, init_project
 from cairn.store import runs as run_store
 from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import MetaStore, open_store
-from cairn.store.metrics import append_series
+from cairn.store.metrics import write_series
 from cairn.store.series import Series
 from tests.conftest import git
 
@@ -52,12 +52,13 @@ def series(n: int, f: Callable[[int], float], *, start_ms: int | None = None,
 
 
 def training_curves(store: MetaStore, run_id: str, n: int, scale: float) -> None:
-    append_series(store, run_id, {
-        "loss": series(n, lambda i: scale * math.exp(-i / 60) + 0.05 * math.sin(i / 3)),
-        "acc": series(n, lambda i: 0.5 + 0.45 * (1 - math.exp(-i / (50 * scale)))),
-        "sys/cpu_percent": series(40, lambda i: 90 + 10 * math.sin(i)),
-        "sys/rss_mb": series(40, lambda i: 300 + i),
-    })
+    with store.db.write() as tx:
+        write_series(tx, run_id, {
+            "loss": series(n, lambda i: scale * math.exp(-i / 60) + 0.05 * math.sin(i / 3)),
+            "acc": series(n, lambda i: 0.5 + 0.45 * (1 - math.exp(-i / (50 * scale)))),
+            "sys/cpu_percent": series(40, lambda i: 90 + 10 * math.sin(i)),
+            "sys/rss_mb": series(40, lambda i: 300 + i),
+        })
 
 
 def _snapshot(project: Project, store: MetaStore, name: str, params: dict[str, object],
@@ -102,7 +103,8 @@ def seed_project(folder: Path) -> Seeded:
     training_curves(store, base.id, 300, 1.0)
     training_curves(store, tuned.id, 300, 0.6)
     log_oid = objects.put_bytes(LOG.encode())
-    add_artifacts(store, [ArtifactRow(base.id, "log", "output.log", log_oid, len(LOG), False)])
+    with store.db.write() as tx:
+        add_artifacts(tx, [ArtifactRow(base.id, "log", "output.log", log_oid, len(LOG), False)])
 
     # A fork made on another machine: same code, a different package set.
     packages = {"numpy": "2.0.0", "scikit-learn": "1.5.0", "torch": "2.4.0"}
@@ -110,26 +112,35 @@ def seed_project(folder: Path) -> Seeded:
         {"packages": packages, "direct_urls": {}}, sort_keys=True).encode())
     assert tuned.record.env is not None
     record = replace(tuned.record, env=replace(tuned.record.env, packages={}, packages_oid=oid))
-    fork = run_store.create_run(store, name="logreg", status="running",
-                                params={"lr": 0.5, "model": "logreg", "depth": 8},
-                                record=record, lineage={"forked_from": base.id},
-                                command=["python", "train.py", "--lr", "0.5"])
-    append_series(store, fork.id, {
-        "loss": series(120, lambda i: 2.0 * math.exp(-i / 90)),
-        "acc": series(120, lambda i: 0.4 + 0.3 * (1 - math.exp(-i / 40))),
-    })
-    run_store.finish_run(store, fork.id, "failed", exit_code=1)
+    with store.db.write() as tx:
+        fork = run_store.create_run(tx, store.project_id, name="logreg", status="running",
+                                    params={"lr": 0.5, "model": "logreg", "depth": 8},
+                                    record=record, lineage={"forked_from": base.id},
+                                    command=["python", "train.py", "--lr", "0.5"])
+    with store.db.write() as tx:
+        write_series(tx, fork.id, {
+            "loss": series(120, lambda i: 2.0 * math.exp(-i / 90)),
+            "acc": series(120, lambda i: 0.4 + 0.3 * (1 - math.exp(-i / 40))),
+        })
+    with store.db.write() as tx:
+        run_store.finish_run(tx, fork.id, "failed", exit_code=1)
 
-    repro = run_store.create_run(store, name="baseline-repro", status="running",
-                                 params={"lr": 0.1, "model": "rf", "depth": 5},
-                                 record=base.record, lineage={"reproduces": base.id})
+    with store.db.write() as tx:
+        repro = run_store.create_run(tx, store.project_id, name="baseline-repro",
+                                     status="running", params={"lr": 0.1, "model": "rf", "depth": 5},
+                                     record=base.record, lineage={"reproduces": base.id})
     training_curves(store, repro.id, 300, 1.0)
-    run_store.finish_run(store, repro.id, "finished", exit_code=0)
-    run_store.set_run_fields(store, repro.id, verdict="REPRODUCED")
+    with store.db.write() as tx:
+        run_store.finish_run(tx, repro.id, "finished", exit_code=0)
+    with store.db.write() as tx:
+        run_store.set_run_fields(tx, repro.id, verdict="REPRODUCED")
 
-    live = run_store.create_run(store, name="live", status="running", pid=os.getpid(),
-                                params={"lr": 0.05, "model": "rf", "depth": 6},
-                                lineage={"parent": base.id})
-    append_series(store, live.id, {"loss": series(50, lambda i: 1.0 / (1 + i))})
+    with store.db.write() as tx:
+        live = run_store.create_run(
+            tx, store.project_id, name="live", status="running", pid=os.getpid(),
+            params={"lr": 0.05, "model": "rf", "depth": 6}, lineage={"parent": base.id},
+        )
+    with store.db.write() as tx:
+        write_series(tx, live.id, {"loss": series(50, lambda i: 1.0 / (1 + i))})
     numbers = {r.name or "": r.number for r in (base, tuned, fork, repro, live)}
     return Seeded(project, store, objects, numbers)

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from cairn.store import runs as run_store
-from cairn.store.metrics import append_series
+from cairn.store.metrics import write_series
 from tests.ui.browser import chromium, serve, shot
 from tests.ui.seed import Seeded, series
 
@@ -165,9 +165,13 @@ def test_run_page_charts_zoom_axes_and_smoothing(page: Page, base_url: str) -> N
 
 def test_running_run_updates_live_then_reloads_when_done(page: Page, base_url: str,
                                                          seeded: Seeded) -> None:
-    run = run_store.create_run(seeded.store, name="training-now", status="running",
-                               pid=os.getpid(), params={"lr": 0.2})
-    append_series(seeded.store, run.id, {"loss": series(20, lambda i: 1 / (1 + i))})
+    with seeded.store.db.write() as tx:
+        run = run_store.create_run(
+            tx, seeded.store.project_id, name="training-now", status="running", pid=os.getpid(),
+            params={"lr": 0.2},
+        )
+    with seeded.store.db.write() as tx:
+        write_series(tx, run.id, {"loss": series(20, lambda i: 1 / (1 + i))})
     page.goto(f"{base_url}/runs/{run.number}")
     page.wait_for_selector("[data-charts][data-drawn='1']")
     assert page.evaluate("cairnGroups[0].charts.loss.chart.data[0].length") == 20
@@ -175,11 +179,13 @@ def test_running_run_updates_live_then_reloads_when_done(page: Page, base_url: s
 
     more = series(60, lambda i: 1 / (1 + i))
     del more.steps[:20], more.values[:20], more.times[:20]
-    append_series(seeded.store, run.id, {"loss": more})
+    with seeded.store.db.write() as tx:
+        write_series(tx, run.id, {"loss": more})
     page.wait_for_function("() => cairnGroups[0].charts.loss.chart.data[0].length === 60")
     shot(page, "run-live")
 
-    run_store.finish_run(seeded.store, run.id, "finished", exit_code=0)
+    with seeded.store.db.write() as tx:
+        run_store.finish_run(tx, run.id, "finished", exit_code=0)
     page.wait_for_selector("#run-status .badge.finished")  # the page reloaded once
     assert page.locator("[data-live]").count() == 0
 
@@ -198,12 +204,14 @@ def test_leaderboard_switches_metric(page: Page, base_url: str) -> None:
 
 def test_a_million_point_metric_is_thinned_on_the_server(page: Page, base_url: str,
                                                          seeded: Seeded) -> None:
-    run = run_store.create_run(seeded.store, name="long", status="finished")
+    with seeded.store.db.write() as tx:
+        run = run_store.create_run(tx, seeded.store.project_id, name="long", status="finished")
     n = 1_000_000
-    append_series(seeded.store, run.id, {
-        "loss": series(n, lambda i: math.exp(-i / 200_000) + 0.1 * math.sin(i / 500),
-                       every_ms=1),
-    })
+    with seeded.store.db.write() as tx:
+        write_series(tx, run.id, {
+            "loss": series(n, lambda i: math.exp(-i / 200_000) + 0.1 * math.sin(i / 500),
+                           every_ms=1),
+        })
     page.goto(f"{base_url}/runs/{run.number}")
     page.wait_for_selector("[data-charts][data-drawn='1']")
     timing = page.evaluate("window.cairnTimings[0]")

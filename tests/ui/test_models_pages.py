@@ -339,8 +339,10 @@ def add_store_only_model(store: MetaStore) -> None:
     from cairn.store.artifacts import ArtifactRow, add_artifacts
     from tests.serving.test_prediction_log import add_model
 
-    run = run_store.create_run(store, name="elsewhere", status="finished")
-    add_artifacts(store, [ArtifactRow(run.id, "model", "model", "f" * 64, 10, True)])
+    with store.db.write() as tx:
+        run = run_store.create_run(tx, store.project_id, name="elsewhere", status="finished")
+    with store.db.write() as tx:
+        add_artifacts(tx, [ArtifactRow(run.id, "model", "model", "f" * 64, 10, True)])
     add_model(store, "ghost")
     version = register(store, run.id, "model", "ghost", meta={
         "flavor": "sklearn", "task": "classification",

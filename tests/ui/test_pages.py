@@ -131,8 +131,11 @@ def test_run_names_are_escaped(tmp_path: Path) -> None:
     project, _ = init_project(tmp_path)
     store = open_store(project)
     try:
-        run_store.create_run(store, name="<script>alert(1)</script>", status="finished",
-                             params={"note": "<b>x</b>"})
+        with store.db.write() as tx:
+            run_store.create_run(
+                tx, store.project_id, name="<script>alert(1)</script>", status="finished",
+                params={"note": "<b>x</b>"},
+            )
         app = make_app(project, store)
         for url in ("/runs", "/runs/1"):
             page = fetch(app, url)
@@ -222,7 +225,8 @@ def test_an_unknown_run_is_a_readable_404(app: FastAPI) -> None:
 
 
 def test_live_status_polls_until_the_run_ends(app: FastAPI, seeded: Seeded) -> None:
-    run = run_store.create_run(seeded.store, name="polled", status="running")
+    with seeded.store.db.write() as tx:
+        run = run_store.create_run(tx, seeded.store.project_id, name="polled", status="running")
     live = fetch(app, f"/ui/runs/{run.number}/live")
     assert live.status_code == 200
     assert 'hx-trigger="every 3s"' in live.text
@@ -231,7 +235,8 @@ def test_live_status_polls_until_the_run_ends(app: FastAPI, seeded: Seeded) -> N
     log_path.write_bytes(b"epoch 1\r\n")
     tail = fetch(app, f"/ui/runs/{run.number}/log-tail")
     assert tail.status_code == 200 and "epoch 1" in tail.text and "every 3s" in tail.text
-    run_store.finish_run(seeded.store, run.id, "finished", exit_code=0)
+    with seeded.store.db.write() as tx:
+        run_store.finish_run(tx, run.id, "finished", exit_code=0)
     assert fetch(app, f"/ui/runs/{run.number}/log-tail").status_code == 286
     done = fetch(app, f"/ui/runs/{run.number}/live")
     assert done.status_code == 286  # htmx stops polling
@@ -322,7 +327,8 @@ def test_compare_at_most_ten_runs(tmp_path: Path) -> None:
     store = open_store(project)
     try:
         for i in range(11):
-            run_store.create_run(store, status="finished", params={"i": i})
+            with store.db.write() as tx:
+                run_store.create_run(tx, store.project_id, status="finished", params={"i": i})
         app = make_app(project, store)
         page = fetch(app, "/compare?runs=" + ",".join(str(i) for i in range(1, 12)))
         assert page.status_code == 400
@@ -376,16 +382,19 @@ def test_static_files_are_served(app: FastAPI) -> None:
 
 
 def test_series_data_follows_new_points(app: FastAPI, seeded: Seeded) -> None:
-    from cairn.store.metrics import append_series
+    from cairn.store.metrics import write_series
     from tests.ui.seed import series
 
-    run = run_store.create_run(seeded.store, name="growing", status="running")
-    append_series(seeded.store, run.id, {"loss": series(10, float)})
+    with seeded.store.db.write() as tx:
+        run = run_store.create_run(tx, seeded.store.project_id, name="growing", status="running")
+    with seeded.store.db.write() as tx:
+        write_series(tx, run.id, {"loss": series(10, float)})
     url = f"/ui/data/series?run={run.number}&key=loss"
     assert fetch(app, url).json()["runs"][0]["series"]["loss"]["count"] == 10
     more = series(25, float)
     del more.steps[:10], more.values[:10], more.times[:10]
-    append_series(seeded.store, run.id, {"loss": more})
+    with seeded.store.db.write() as tx:
+        write_series(tx, run.id, {"loss": more})
     again = fetch(app, url).json()["runs"][0]["series"]["loss"]
     assert again["count"] == 25 and again["steps"][-1] == 24
 

@@ -11,7 +11,7 @@ import pytest
 from cairn.project import init_project
 from cairn.store import runs as run_store
 from cairn.store.core import open_store
-from cairn.store.metrics import append_series
+from cairn.store.metrics import write_series
 from tests.ui.conftest import fetch, make_app, text_of
 from tests.ui.seed import series
 
@@ -22,18 +22,21 @@ def test_pages_on_postgresql(pg_url: str, tmp_path: Path, monkeypatch: pytest.Mo
     store = open_store(project)
     try:
         for i, (lr, model) in enumerate([(0.1, "rf"), (0.01, "rf"), (0.5, "logreg")]):
-            run = run_store.create_run(store, name=f"r{i}", status="running",
-                                       params={"lr": lr, "model": model})
+            with store.db.write() as tx:
+                run = run_store.create_run(tx, store.project_id, name=f"r{i}", status="running",
+                                           params={"lr": lr, "model": model})
             base = 0.5 + 0.1 * i
 
             def acc(step: int, base: float = base) -> float:
                 return base + 0.001 * step
 
-            append_series(store, run.id, {
-                "acc": series(50, acc),
-                "loss": series(50, lambda s: math.exp(-s / 10)),
-            })
-            run_store.finish_run(store, run.id, "finished", exit_code=0)
+            with store.db.write() as tx:
+                write_series(tx, run.id, {
+                    "acc": series(50, acc),
+                    "loss": series(50, lambda s: math.exp(-s / 10)),
+                })
+            with store.db.write() as tx:
+                run_store.finish_run(tx, run.id, "finished", exit_code=0)
         app = make_app(project, store)
         page = fetch(app, "/runs?sort=-metrics.acc&filter=" + quote("params.model = rf"))
         assert page.status_code == 200

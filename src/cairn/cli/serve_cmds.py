@@ -150,8 +150,8 @@ def deployment(project: Project, store: MetaStore, ref: str) -> tuple[Deployment
     from cairn.models.packaging import read_meta, read_profile
     from cairn.models.registry import get_version, parse_ref
     from cairn.serving.monitor import deployment_for
-    from cairn.serving.predictions import latest_version
     from cairn.serving.state import model_id as find_model_id
+    from cairn.store.predictions import latest_version
 
     name, selector = parse_ref(ref)
     if "@" not in ref and not ref.startswith("models:/"):

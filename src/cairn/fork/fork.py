@@ -107,9 +107,10 @@ def fork_run(project: Project, store: MetaStore, run: run_store.RunRow, opts: Fo
         command=tuple(opts.command) if opts.command else None,
         dir=str(co.dir),
     )
-    run_store.update_record(store, new.run.id, lambda r: replace(r, fork=note))
-    if plan.run.cwd:  # where it ran, as seen from the recorded code root: so repro finds it
-        run_store.set_run_fields(store, new.run.id, cwd=plan.run.cwd)
+    with store.db.write() as w:
+        run_store.update_record(w, new.run.id, lambda r: replace(r, fork=note))
+        if plan.run.cwd:  # where it ran, as seen from the recorded code root: so repro finds it
+            run_store.set_run_fields(w, new.run.id, cwd=plan.run.cwd)
     warnings += _unapplied(store, new.run.id, opts.sets)
     keep = keep or new.exit_code != 0
     if not keep:
@@ -273,7 +274,8 @@ def _run(project: Project, store: MetaStore, plan: ReproPlan, co: CheckoutResult
         ),
     )
     kept = [i for i in plan.inputs if i.path not in hashed]
-    add_artifacts(store, [ArtifactRow(tracked.run.id, "input", i.path, i.oid, i.size, i.is_tree)
+    with store.db.write() as w:
+        add_artifacts(w, [ArtifactRow(tracked.run.id, "input", i.path, i.oid, i.size, i.is_tree)
                           for i in kept])
     return _Tracked(tracked.run, tracked.exit_code)
 

@@ -55,9 +55,10 @@ def log_model_to_run(
                               profile_data=profile_data)
         ref = snapshot_dir(LocalObjectStore(project.objects_dir), folder)
     row = ArtifactRow(run_id, "model", path, ref.oid, ref.size, True)
-    add_artifacts(store, [row])
-    note = {"oid": ref.oid, **{k: meta.get(k) for k in NOTED_KEYS}}
-    update_record(store, run_id, lambda r: replace(r, models={**r.models, path: note}))
+    with store.db.write() as w:
+        add_artifacts(w, [row])
+        note = {"oid": ref.oid, **{k: meta.get(k) for k in NOTED_KEYS}}
+        update_record(w, run_id, lambda r: replace(r, models={**r.models, path: note}))
     return row, meta
 
 

@@ -90,21 +90,23 @@ def _build_store(project: Project, store: MetaStore, mv: ModelVersion, root: Pat
         ensure_schema(db, lock_dir=store_dir)
         target = MetaStore(db, project_row(db, store.project_name), store.project_name)
         source_run = get_run(store, mv.run_id)
-        run = create_run(
-            target, name=source_run.name, status="finished", message=source_run.message,
-            command=source_run.command, created_by=source_run.created_by,
-            started_at=source_run.started_at, ended_at=source_run.ended_at,
-            exit_code=source_run.exit_code,
-            record=RunRecord(source="export", exported_from=ExportedFrom(
-                source_run.id, source_run.number, store.project_name)),
-        )
+        with db.write() as w:
+            run = create_run(
+                w, target.project_id, name=source_run.name, status="finished",
+                message=source_run.message, command=source_run.command,
+                created_by=source_run.created_by, started_at=source_run.started_at,
+                ended_at=source_run.ended_at, exit_code=source_run.exit_code,
+                record=RunRecord(source="export", exported_from=ExportedFrom(
+                    source_run.id, source_run.number, store.project_name)),
+            )
         source_objects = LocalObjectStore(project.objects_dir)
         objects = LocalObjectStore(store_dir / "objects")
         tree = read_tree(source_objects, mv.oid)
         for entry in tree.entries:
             objects.put_file(source_objects.path_for(entry.oid), entry.oid)
         objects.put_bytes(source_objects.get_bytes(mv.oid))
-        add_artifacts(target, [ArtifactRow(run.id, "model", mv.path, mv.oid, tree.size, True)])
+        with db.write() as w:
+            add_artifacts(w, [ArtifactRow(run.id, "model", mv.path, mv.oid, tree.size, True)])
         import_version(target, mv, run.id)
     finally:
         db.close()

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn._util.ids import now_ms, uuid7_hex
 from cairn.errors import Conflict, InvalidInput, NotFound
 from cairn.settings import env_user
+from cairn.store import registry as stored
+from cairn.store.artifacts import list_artifacts
 from cairn.store.core import MetaStore
 from cairn.store.runs import get_run
 
@@ -125,28 +127,15 @@ def register(
         "pickle": meta.get("pickle"),
         **dict(record or {}),
     }
-    flavor = meta.get("flavor")
     model_id = _model_id(store, name, create=True)
-    who = by or current_user()
-    for _attempt in range(20):
-        try:
-            with store.db.write() as w:
-                w.execute(
-                    "INSERT INTO model_versions (model_id, version, run_id, path, oid, flavor, "
-                    "created_at, created_by, record) SELECT ?, COALESCE(MAX(version), 0) + 1, "
-                    "?, ?, ?, ?, ?, ?, ? FROM model_versions WHERE model_id = ?",
-                    (model_id, run_id, path, oid, flavor, now_ms(), who,
-                     json.dumps(details, sort_keys=True, default=str), model_id),
-                )
-                rows = w.execute(
-                    "SELECT MAX(version) FROM model_versions WHERE model_id = ? AND run_id = ? "
-                    "AND path = ? AND oid = ?", (model_id, run_id, path, oid))
-        except store.db.is_integrity_error:
-            continue  # a concurrent register took the same number (PostgreSQL); retry
-        break
-    else:
-        raise Conflict(f"could not allocate a version of {name!r}; try again")
-    return get_version(store, name, int(rows[0][0]))
+    try:
+        with store.db.write() as w:
+            number = stored.add_next_version(w, model_id, run_id, path, oid, meta.get("flavor"),
+                                           by or current_user(), details)
+    except Conflict as exc:
+        raise Conflict(f"could not allocate a version of {name!r} ({exc.message}); nothing "
+                       "was written", hint=exc.hint) from None
+    return get_version(store, name, number)
 
 
 def set_alias(store: MetaStore, name: str, version: int | str, alias: str, *,
@@ -155,26 +144,11 @@ def set_alias(store: MetaStore, name: str, version: int | str, alias: str, *,
     check_alias(alias)
     target = get_version(store, name, version)
     model_id = _model_id(store, name)
-    who = by or current_user()
-    at = now_ms()
     with store.db.write() as w:
-        rows = w.execute("SELECT version FROM model_aliases WHERE model_id = ? AND alias = ?",
-                         (model_id, alias))
-        previous = int(rows[0][0]) if rows else None
+        previous = stored.alias_target(w, model_id, alias)
         if previous == target.version:
             return target
-        w.execute(
-            "INSERT INTO model_aliases (model_id, alias, version, updated_at, updated_by) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (model_id, alias) DO UPDATE SET "
-            "version = excluded.version, updated_at = excluded.updated_at, "
-            "updated_by = excluded.updated_by",
-            (model_id, alias, target.version, at, who),
-        )
-        w.execute(
-            "INSERT INTO alias_history (model_id, alias, from_version, to_version, at, by) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (model_id, alias, previous, target.version, at, who),
-        )
+        stored.move_alias(w, model_id, alias, previous, target.version, by or current_user())
     return get_version(store, name, target.version)
 
 
@@ -186,25 +160,16 @@ def import_version(store: MetaStore, source: ModelVersion, run_id: str) -> Model
     """
     check_name(source.name)
     model_id = _model_id(store, source.name, create=True)
-    with store.db.write() as w:
-        taken = w.execute("SELECT 1 FROM model_versions WHERE model_id = ? AND version = ?",
-                          (model_id, source.version))
-        if taken:
-            raise Conflict(f"{source.ref} already exists in this store")
-        w.execute(
-            "INSERT INTO model_versions (model_id, version, run_id, path, oid, flavor, "
-            "created_at, created_by, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (model_id, source.version, run_id, source.path, source.oid, source.flavor,
-             source.created_at, source.created_by,
-             json.dumps(source.record, sort_keys=True, default=str)),
-        )
-        for alias in source.aliases:
-            w.execute(
-                "INSERT INTO model_aliases (model_id, alias, version, updated_at, updated_by) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (model_id, alias) DO UPDATE SET "
-                "version = excluded.version",
-                (model_id, alias, source.version, now_ms(), source.created_by),
-            )
+    row = stored.VersionRow(source.version, run_id, source.path, source.oid, source.flavor,
+                          source.created_at, source.created_by, source.record)
+    try:
+        with store.db.write() as w:
+            stored.add_version(w, model_id, row)
+            for alias in source.aliases:
+                stored.move_alias(w, model_id, alias, None, source.version, source.created_by,
+                                history=False)
+    except Conflict:
+        raise Conflict(f"{source.ref} already exists in this store") from None
     return get_version(store, source.name, source.version)
 
 
@@ -212,23 +177,13 @@ def delete_alias(store: MetaStore, name: str, alias: str, *, by: str | None = No
     """Remove an alias (the removal is kept in history, ``to_version`` empty)."""
     model_id = _model_id(store, name)
     with store.db.write() as w:
-        rows = w.execute("SELECT version FROM model_aliases WHERE model_id = ? AND alias = ?",
-                         (model_id, alias))
-        if not rows:
+        previous = stored.alias_target(w, model_id, alias)
+        if previous is None:
             raise NotFound(f"model {name!r} has no alias {alias!r}")
-        w.execute("DELETE FROM model_aliases WHERE model_id = ? AND alias = ?", (model_id, alias))
-        w.execute(
-            "INSERT INTO alias_history (model_id, alias, from_version, to_version, at, by) "
-            "VALUES (?, ?, ?, NULL, ?, ?)",
-            (model_id, alias, int(rows[0][0]), now_ms(), by or current_user()),
-        )
+        stored.move_alias(w, model_id, alias, previous, None, by or current_user())
 
 
 # -- reading ----------------------------------------------------------------------------------
-_VERSION_COLUMNS = ("v.version, v.run_id, v.path, v.oid, v.flavor, v.created_at, v.created_by, "
-                    "v.record")
-
-
 def get_version(store: MetaStore, name: str, version_or_alias: str | int) -> ModelVersion:
     """A version by number (3, "3"), alias ("production", "@production") or "latest"."""
     model_id = _model_id(store, name)
@@ -238,21 +193,16 @@ def get_version(store: MetaStore, name: str, version_or_alias: str | int) -> Mod
                            f"{name}@production")
     db = store.db
     if selector.isdigit():
-        row = db.query_one(f"SELECT {_VERSION_COLUMNS} FROM model_versions v "
-                           "WHERE v.model_id = ? AND v.version = ?", (model_id, int(selector)))
+        row = stored.version_of(db, model_id, int(selector))
         if row is None:
             raise NotFound(f"model {name!r} has no version {selector}",
                            hint=_versions_hint(store, model_id, name))
     elif selector == LATEST:
-        row = db.query_one(f"SELECT {_VERSION_COLUMNS} FROM model_versions v "
-                           "WHERE v.model_id = ? ORDER BY v.version DESC LIMIT 1", (model_id,))
+        row = stored.latest_of(db, model_id)
         if row is None:
             raise NotFound(f"model {name!r} has no versions yet")
     else:
-        row = db.query_one(
-            f"SELECT {_VERSION_COLUMNS} FROM model_versions v JOIN model_aliases a "
-            "ON a.model_id = v.model_id AND a.version = v.version "
-            "WHERE v.model_id = ? AND a.alias = ?", (model_id, selector))
+        row = stored.aliased(db, model_id, selector)
         if row is None:
             raise NotFound(f"model {name!r} has no alias {selector!r}",
                            hint=_aliases_hint(store, model_id, name))
@@ -262,40 +212,24 @@ def get_version(store: MetaStore, name: str, version_or_alias: str | int) -> Mod
 def list_versions(store: MetaStore, name: str) -> list[ModelVersion]:
     """Every version of ``name``, newest first."""
     model_id = _model_id(store, name)
-    rows = store.db.query(f"SELECT {_VERSION_COLUMNS} FROM model_versions v "
-                          "WHERE v.model_id = ? ORDER BY v.version DESC", (model_id,))
     aliases = _aliases(store, model_id)
-    return [_version(store, model_id, name, row, aliases) for row in rows]
+    return [_version(store, model_id, name, row, aliases)
+            for row in stored.versions_of(store.db, model_id)]
 
 
 def list_models(store: MetaStore) -> list[RegisteredModel]:
     """Every registered model of the project, by name."""
-    rows = store.db.query(
-        "SELECT m.id, m.name, m.created_at, m.description, COUNT(v.version), MAX(v.version) "
-        "FROM models m LEFT JOIN model_versions v ON v.model_id = m.id "
-        "WHERE m.project_id = ? GROUP BY m.id, m.name, m.created_at, m.description "
-        "ORDER BY m.name", (store.project_id,))
-    alias_rows = store.db.query(
-        "SELECT a.model_id, a.alias, a.version FROM model_aliases a JOIN models m "
-        "ON m.id = a.model_id WHERE m.project_id = ? ORDER BY a.alias", (store.project_id,))
-    by_model: dict[str, dict[str, int]] = {}
-    for model_id, alias, version in alias_rows:
-        by_model.setdefault(model_id, {})[alias] = int(version)
+    by_model = stored.project_aliases(store.db, store.project_id)
     return [
-        RegisteredModel(name=r[1], created_at=int(r[2]), description=r[3], versions=int(r[4]),
-                        latest=int(r[5]) if r[5] is not None else None,
-                        aliases=by_model.get(r[0], {}))
-        for r in rows
+        RegisteredModel(name=m.name, created_at=m.created_at, description=m.description,
+                        versions=m.versions, latest=m.latest, aliases=by_model.get(m.id, {}))
+        for m in stored.list_models(store.db, store.project_id)
     ]
 
 
 def alias_history(store: MetaStore, name: str) -> list[AliasMove]:
     """Every alias move of ``name``, oldest first."""
-    model_id = _model_id(store, name)
-    rows = store.db.query(
-        "SELECT alias, from_version, to_version, at, by FROM alias_history "
-        "WHERE model_id = ? ORDER BY id", (model_id,))
-    return [AliasMove(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows]
+    return [AliasMove(*move) for move in stored.alias_moves(store.db, _model_id(store, name))]
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
@@ -338,33 +272,26 @@ def model_id(store: MetaStore, name: str) -> str:
 
 
 def _model_id(store: MetaStore, name: str, *, create: bool = False) -> str:
-    row = store.db.query_one("SELECT id FROM models WHERE project_id = ? AND name = ?",
-                             (store.project_id, name))
-    if row is not None:
-        return str(row[0])
+    found = stored.find_model(store.db, store.project_id, name)
+    if found is not None:
+        return found
     if not create:
-        known = [m[0] for m in store.db.query(
-            "SELECT name FROM models WHERE project_id = ? ORDER BY name LIMIT 10",
-            (store.project_id,))]
+        known = stored.model_names(store.db, store.project_id)
         hint = ("registered models: " + ", ".join(known)) if known else \
             "register one with: cairn model register RUN:PATH --name NAME"
         raise NotFound(f"no registered model is named {name!r}", hint=hint)
     with store.db.write() as w:
-        w.execute(
-            "INSERT INTO models (id, project_id, name, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (project_id, name) DO NOTHING",
-            (uuid7_hex(), store.project_id, name, now_ms()))
+        stored.add_model(w, store.project_id, name)
     return _model_id(store, name)
 
 
 def model_artifact(store: MetaStore, run_id: str, number: int, path: str) -> tuple[str, str]:
-    marks = ", ".join("?" for _ in MODEL_KINDS)
-    rows = store.db.query(
-        f"SELECT oid, kind FROM artifacts WHERE run_id = ? AND path = ? AND kind IN ({marks}) "
-        "AND is_tree = ? ORDER BY CASE kind WHEN 'model' THEN 0 ELSE 1 END",
-        (run_id, path, *MODEL_KINDS, True))
-    if rows:
-        return str(rows[0][0]), str(rows[0][1])
+    """(oid, kind) of the folder a run stored at ``path`` as a model (preferred), artifact or
+    output."""
+    found = sorted((a for a in list_artifacts(store, run_id) if a.path == path
+                    and a.kind in MODEL_KINDS and a.is_tree), key=lambda a: a.kind != "model")
+    if found:
+        return found[0].oid, found[0].kind
     models = model_paths(store, run_id)
     hint = (f"its models: {', '.join(models)}" if models
             else "log one with cairn.log_model(model, 'model') inside the run")
@@ -373,45 +300,35 @@ def model_artifact(store: MetaStore, run_id: str, number: int, path: str) -> tup
 
 def model_paths(store: MetaStore, run_id: str) -> list[str]:
     """Paths of the models a run logged with ``log_model``."""
-    return [str(r[0]) for r in store.db.query(
-        "SELECT path FROM artifacts WHERE run_id = ? AND kind = 'model' ORDER BY path",
-        (run_id,))]
+    return [a.path for a in list_artifacts(store, run_id, "model")]
 
 
 def _find_same(store: MetaStore, name: str, run_id: str, path: str,
                oid: str) -> ModelVersion | None:
-    row = store.db.query_one(
-        "SELECT v.version FROM model_versions v JOIN models m ON m.id = v.model_id "
-        "WHERE m.project_id = ? AND m.name = ? AND v.run_id = ? AND v.path = ? AND v.oid = ?",
-        (store.project_id, name, run_id, path, oid))
-    return get_version(store, name, int(row[0])) if row else None
+    found = stored.same_version(store.db, store.project_id, name, run_id, path, oid)
+    return get_version(store, name, found) if found is not None else None
 
 
 def _aliases(store: MetaStore, model_id: str) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {}
-    for alias, version in store.db.query(
-            "SELECT alias, version FROM model_aliases WHERE model_id = ? ORDER BY alias",
-            (model_id,)):
-        out.setdefault(int(version), []).append(str(alias))
+    for alias, version in stored.aliases_of(store.db, model_id):
+        out.setdefault(version, []).append(alias)
     return out
 
 
-def _version(store: MetaStore, model_id: str, name: str, row: Sequence[Any],
+def _version(store: MetaStore, model_id: str, name: str, row: stored.VersionRow,
              aliases: dict[int, list[str]] | None = None) -> ModelVersion:
-    version = int(row[0])
     if aliases is None:
         aliases = _aliases(store, model_id)
     return ModelVersion(
-        name=name, version=version, run_id=row[1], path=row[2], oid=row[3], flavor=row[4],
-        aliases=tuple(aliases.get(version, ())), created_at=int(row[5]), created_by=row[6],
-        record=json.loads(row[7]) if row[7] else {},
+        name=name, version=row.version, run_id=row.run_id, path=row.path, oid=row.oid,
+        flavor=row.flavor, aliases=tuple(aliases.get(row.version, ())),
+        created_at=row.created_at, created_by=row.created_by, record=row.record,
     )
 
 
 def _versions_hint(store: MetaStore, model_id: str, name: str) -> str:
-    row = store.db.query_one("SELECT MAX(version) FROM model_versions WHERE model_id = ?",
-                             (model_id,))
-    top = row[0] if row else None
+    top = stored.highest_version(store.db, model_id)
     return f"{name} has versions 1 to {top}" if top else f"{name} has no versions yet"
 
 

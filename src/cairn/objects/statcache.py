@@ -27,24 +27,11 @@ from collections.abc import Callable
 from types import TracebackType
 
 from cairn.objects.hashing import hash_fd
+from cairn.store import statcache as stat_rows
 from cairn.store.db import Database
 
 RACY_WINDOW_NS = 2_000_000_000
 FLUSH_EVERY = 50_000
-
-_UPSERT = (
-    "INSERT INTO stat_cache (device, inode, size, mtime_ns, oid) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (device, inode) DO UPDATE SET "
-    "size = excluded.size, mtime_ns = excluded.mtime_ns, oid = excluded.oid"
-)
-
-_U64 = 1 << 64
-_I64_MAX = (1 << 63) - 1
-
-
-def _signed(value: int) -> int:
-    """Device and inode numbers are unsigned 64-bit; the table's BIGINT is signed."""
-    return value - _U64 if value > _I64_MAX else value
 
 
 class StatCache:
@@ -65,13 +52,7 @@ class StatCache:
     def _device(self, device: int) -> dict[int, tuple[int, int, str]]:
         rows = self._rows.get(device)
         if rows is None:
-            rows = {}
-            if self._db is not None:
-                found = self._db.query(
-                    "SELECT inode, size, mtime_ns, oid FROM stat_cache WHERE device = ?",
-                    (_signed(device),),
-                )
-                rows = {(i + _U64 if i < 0 else i): (s, m, o) for i, s, m, o in found}
+            rows = {} if self._db is None else stat_rows.device_entries(self._db, device)
             self._rows[device] = rows
         return rows
 
@@ -126,9 +107,8 @@ class StatCache:
         """Write the new entries to the database in one transaction."""
         if self._db is None or not self._pending:
             return
-        rows = [(_signed(d), _signed(i), *v) for (d, i), v in self._pending.items()]
         with self._db.write() as w:
-            w.executemany(_UPSERT, rows)
+            stat_rows.remember(w, self._pending)
         self._pending.clear()
 
     def __enter__(self) -> StatCache:

@@ -21,7 +21,6 @@ later copies, the way a live run's repeated pushes update it.
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
 from array import array
@@ -29,14 +28,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cairn._util.ids import now_ms
 from cairn.errors import Conflict, Corrupt, InvalidInput, PermissionDenied
 from cairn.objects.base import ObjectStore
 from cairn.objects.hashing import hash_bytes
 from cairn.objects.oid import is_oid
 from cairn.objects.tree import TREE_MAGIC, read_tree
 from cairn.store import runs as run_store
-from cairn.store.artifacts import KINDS, list_artifacts
+from cairn.store.artifacts import KINDS, ArtifactRow, add_artifacts, list_artifacts
 from cairn.store.core import MetaStore
 from cairn.store.db import Writer
 from cairn.store.metrics import metric_keys, read_series, write_series
@@ -123,10 +121,7 @@ def export_run(store: MetaStore, objects: ObjectStore | None, run: run_store.Run
     With ``objects=None`` the history is only hashed: enough to compare the run with a copy
     without writing anything.
     """
-    params: dict[str, str] = {
-        str(k): str(v) for k, v in store.db.query(
-            "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run.id,))
-    }
+    params = run_store.param_texts(store, run.id)
     tags = run_store.get_tags(store, [run.id])[run.id]
     lineage = {k: v for k, v in run_store.get_lineage(store, run.id).items() if v}
     artifacts = [
@@ -340,12 +335,10 @@ def existing_copy(store: MetaStore, doc: Mapping[str, Any], *, author: str | Non
     ``lock`` takes the run's row for the current transaction on PostgreSQL (SQLite's write
     transaction already excludes other writers).
     """
-    lock_sql = " FOR UPDATE" if lock and store.db.dialect == "postgresql" else ""
-    row = store.db.query_one(f"SELECT project_id FROM runs WHERE id = ?{lock_sql}",
-                             (doc["run"]["id"],))
-    if row is None:
+    project = run_store.project_of_run(store, doc["run"]["id"], lock=lock)
+    if project is None:
         return None
-    if row[0] != store.project_id:
+    if project != store.project_id:
         raise Conflict(f"run {doc['run']['id']} already belongs to another project here")
     stored = run_store.get_run(store, doc["run"]["id"])
     differ = differences(export_run(store, None, stored).doc, doc)
@@ -366,90 +359,60 @@ def existing_copy(store: MetaStore, doc: Mapping[str, Any], *, author: str | Non
 
 
 def import_bundle(
-    store: MetaStore, objects: ObjectStore, doc: dict[str, Any],
+    w: Writer, store: MetaStore, objects: ObjectStore, doc: dict[str, Any],
     *, origin: Origin | None = None, author: str | None = None,
 ) -> Imported:
-    """Write the bundle's run into ``store`` (all its objects must already be in ``objects``).
+    """Write the bundle's run into ``store`` in the caller's transaction ``w`` (all its
+    objects must already be in ``objects``).
 
     A run already here is left alone when the bundle holds the same content, refused when it
     is finished and the bundle differs, and updated only while it runs (see
     ``existing_copy``). ``author``, when given (a server's caller), is recorded as the run's
     creator whatever the bundle claims. ``origin`` (where the run came from) is recorded the
-    first time only. The decision and the write share one transaction.
+    first time only. The decision and the write share the transaction.
     """
     validate_bundle(doc)
     run = doc["run"]
     series = unpack_metrics(objects.get_bytes(doc["metrics"])) if doc.get("metrics") else {}
-    for _attempt in range(20):
-        try:
-            with store.db.write() as w:
-                kept = existing_copy(store, doc, author=author, lock=True)
-                if kept is not None:
-                    return kept
-                created = _write_run(w, store, run, origin, author)
-                _write_contents(w, run["id"], doc, series)
-        except store.db.is_integrity_error:
-            continue  # another writer took the same number (PostgreSQL); try the next one
-        return Imported(run_store.get_run(store, run["id"]), created)
-    raise Conflict("could not allocate a run number for the imported run; try again")
+    kept = existing_copy(store, doc, author=author, lock=True)
+    if kept is not None:
+        return kept
+    created = _write_run(w, store, run, origin, author)
+    _write_contents(w, run["id"], doc, series)
+    return Imported(run_store.get_run(store, run["id"]), created)
 
 
 def _write_run(w: Writer, store: MetaStore, run: Mapping[str, Any],
                origin: Origin | None, author: str | None) -> bool:
-    rows = w.execute("SELECT record FROM runs WHERE id = ?", (run["id"],))
+    old = run_store.run_record(w, run["id"])
     record = RunRecord.from_json(run.get("record") or {})
-    command = json.dumps(run["command"]) if run.get("command") is not None else None
-    created_by = author if author is not None else run.get("created_by")
-    values = (run.get("name"), run["status"], run.get("message"), command, run.get("cwd"),
-              run["started_at"], run.get("ended_at"), run.get("exit_code"), run.get("hostname"),
-              run.get("heartbeat_at"), created_by, run.get("verdict"))
-    if rows:  # a running run, updated by a later copy (see existing_copy)
+    if old is not None:  # a running run, updated by a later copy (see existing_copy)
         # a run first recorded here has no origin, whatever copies of it say
-        record = record.with_origin(RunRecord.from_text(rows[0][0]).origin)
-        w.execute(
-            "UPDATE runs SET name = ?, status = ?, message = ?, command = ?, cwd = ?, "
-            "started_at = ?, ended_at = ?, exit_code = ?, hostname = ?, heartbeat_at = ?, "
-            "created_by = ?, verdict = ?, record = ?, pid = NULL WHERE id = ?",
-            (*values, record.to_text(), run["id"]),
-        )
-        return False
-    if origin is not None:
+        record = record.with_origin(old.origin)
+    elif origin is not None:
         record = record.with_origin(origin)
-    w.execute(
-        "INSERT INTO runs (id, project_id, number, name, status, message, command, cwd, "
-        "started_at, ended_at, exit_code, hostname, heartbeat_at, created_by, verdict, record) "
-        "SELECT ?, ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? "
-        "FROM runs WHERE project_id = ?",
-        (run["id"], store.project_id, *values, record.to_text(), store.project_id),
-    )
+    new = run_store.NewRun(
+        id=run["id"], status=run["status"], started_at=run["started_at"], name=run.get("name"),
+        message=run.get("message"), command=run.get("command"), cwd=run.get("cwd"),
+        ended_at=run.get("ended_at"), exit_code=run.get("exit_code"),
+        hostname=run.get("hostname"), heartbeat_at=run.get("heartbeat_at"),
+        created_by=author if author is not None else run.get("created_by"), record=record,
+        verdict=run.get("verdict"),
+    )  # no pid: the process that ran it is on another machine
+    if old is not None:
+        run_store.overwrite_run(w, new)
+        return False
+    run_store.insert_run(w, store.project_id, new)
     return True
 
 
 def _write_contents(w: Writer, run_id: str, doc: Mapping[str, Any],
                     series: Mapping[str, Series]) -> None:
-    for table in ("params", "tags", "lineage", "artifacts", "metric_chunks", "latest_metrics"):
-        w.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
-    params = []
-    for key, text in doc["params"].items():
-        value = json.loads(text)
-        num = float(value) if isinstance(value, (int, float)) and not isinstance(
-            value, bool) else None
-        params.append((run_id, key, text, None if num is None or math.isnan(num) else num))
-    if params:
-        w.executemany("INSERT INTO params (run_id, key, value, num) VALUES (?, ?, ?, ?)", params)
-    if doc["tags"]:
-        w.executemany("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)",
-                      [(run_id, k, v) for k, v in doc["tags"].items()])
-    if doc["lineage"]:
-        w.executemany("INSERT INTO lineage (run_id, relation, target_id) VALUES (?, ?, ?)",
-                      [(run_id, rel, target) for rel, target in doc["lineage"].items()])
-    if doc["artifacts"]:
-        now = now_ms()
-        w.executemany(
-            "INSERT INTO artifacts (run_id, kind, path, oid, size, is_tree, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, a["kind"], a["path"], a["oid"], a["size"], bool(a.get("is_tree")), now)
-             for a in doc["artifacts"]],
-        )
+    run_store.clear_contents(w, run_id)
+    run_store.write_param_texts(w, run_id, doc["params"])
+    run_store.set_tags(w, run_id, doc["tags"])
+    run_store.write_lineage(w, run_id, doc["lineage"])
+    add_artifacts(w, [ArtifactRow(run_id, a["kind"], a["path"], a["oid"], a["size"],
+                                  bool(a.get("is_tree"))) for a in doc["artifacts"]])
     if series:
         write_series(w, run_id, series)

@@ -93,7 +93,8 @@ def pull_run(
         shutil.rmtree(staging.root, ignore_errors=True)
     origin = Origin(remote.name, remote.url, number if isinstance(number, int) else None)
     try:
-        imported = import_bundle(store, local, doc, origin=origin)
+        with store.db.write() as w:
+            imported = import_bundle(w, store, local, doc, origin=origin)
     except Conflict as exc:  # changed here while the objects came
         raise Conflict(f"{remote.name}:{ref} was not pulled: {exc.message}") from None
     return PullResult(run=imported.run, remote_number=number if isinstance(number, int) else None,

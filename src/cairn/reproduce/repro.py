@@ -179,8 +179,9 @@ def reproduce(
         verdict = str(report["verdict"])
         keep = keep or verdict != "REPRODUCED"
         report["reproduction"]["dir"] = str(co.base) if keep else None
-        run_store.set_run_fields(store, new.id, verdict=verdict)
-        run_store.update_record(store, new.id, lambda r: replace(r, reproduction=report))
+        with store.db.write() as w:
+            run_store.set_run_fields(w, new.id, verdict=verdict)
+            run_store.update_record(w, new.id, lambda r: replace(r, reproduction=report))
         return ReproResult(verdict, run, run_store.get_run(store, new.id), report)
     finally:
         if not keep:
@@ -225,10 +226,11 @@ def _run(project: Project, store: MetaStore, plan: ReproPlan, built: BuiltEnv,
         ),
     )
     # The inputs were restored from the original's objects and rehashed: record them as such.
-    add_artifacts(store, [
-        ArtifactRow(tracked.run.id, "input", i.path, i.oid, i.size, i.is_tree)
-        for i in plan.inputs
-    ])
+    with store.db.write() as w:
+        add_artifacts(w, [
+            ArtifactRow(tracked.run.id, "input", i.path, i.oid, i.size, i.is_tree)
+            for i in plan.inputs
+        ])
     return run_store.get_run(store, tracked.run.id)
 
 

@@ -19,13 +19,12 @@ from typing import Any
 from cairn.errors import MissingExtra
 from cairn.objects.base import ObjectStore
 from cairn.store.db import Database
+from cairn.store.predictions import LabelledText, labelled_page, newest_labelled
 
 FORMATS = ("csv", "parquet")
 LABEL_NAMES = ("target", "label", "y", "class")
 DEFAULT_LABEL = "target"
 _PAGE = 5_000
-_SELECT = ("SELECT id, created_at, inputs, label FROM predictions "
-           "WHERE model_id = ? AND labelled_at IS NOT NULL")
 
 
 @dataclass(frozen=True)
@@ -49,24 +48,18 @@ class FeedbackData:
     last_at: int | None
 
 
-def count_labelled(db: Database, model: str) -> int:
-    row = db.query_one("SELECT COUNT(*) FROM predictions WHERE model_id = ? "
-                       "AND labelled_at IS NOT NULL", (model,))
-    return int(row[0]) if row else 0
-
-
 def default_holdout(labelled: int) -> int:
     """A fifth of the labelled rows, at most 500, at least one."""
     return max(1, min(500, labelled // 5))
 
 
-def _row(r: Sequence[Any]) -> LabelledRow:
-    return LabelledRow(str(r[0]), int(r[1]), json.loads(r[2]), json.loads(r[3]))
+def _row(r: LabelledText) -> LabelledRow:
+    return LabelledRow(r[0], r[1], json.loads(r[2]), json.loads(r[3]))
 
 
-def _row_as_text(r: Sequence[Any]) -> LabelledRow:
+def _row_as_text(r: LabelledText) -> LabelledRow:
     """Numbers kept as the JSON text the client sent: exact, and written twice as fast."""
-    return LabelledRow(str(r[0]), int(r[1]), json.loads(r[2], parse_float=str, parse_int=str),
+    return LabelledRow(r[0], r[1], json.loads(r[2], parse_float=str, parse_int=str),
                        json.loads(r[3], parse_float=str, parse_int=str))
 
 
@@ -74,25 +67,17 @@ def newest(db: Database, model: str, n: int) -> list[LabelledRow]:
     """The ``n`` newest labelled predictions, oldest of them first."""
     if n <= 0:
         return []
-    rows = db.query(f"{_SELECT} ORDER BY created_at DESC, id DESC LIMIT ?", (model, n))
-    return [_row(r) for r in reversed(rows)]
+    return [_row(r) for r in reversed(newest_labelled(db, model, n))]
 
 
 def _older_than(db: Database, model: str, bound: LabelledRow | None) -> Iterator[LabelledRow]:
     """Every labelled prediction made before ``bound`` (all of them when None), in order,
     with numbers as text."""
     after: tuple[int, str] | None = None
+    before = None if bound is None else (bound.created_at, bound.id)
     while True:
-        sql = _SELECT
-        params: list[Any] = [model]
-        if after is not None:
-            sql += " AND (created_at > ? OR (created_at = ? AND id > ?))"
-            params += [after[0], after[0], after[1]]
-        if bound is not None:
-            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
-            params += [bound.created_at, bound.created_at, bound.id]
-        page = [_row_as_text(r) for r in db.query(f"{sql} ORDER BY created_at, id LIMIT ?",
-                                                  (*params, _PAGE))]
+        page = [_row_as_text(r) for r in labelled_page(db, model, after=after, before=before,
+                                                       limit=_PAGE)]
         yield from page
         if len(page) < _PAGE:
             return

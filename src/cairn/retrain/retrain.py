@@ -28,6 +28,7 @@ from cairn.retrain import feedback
 from cairn.settings import Internal
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
+from cairn.store.predictions import count_labelled
 
 CANDIDATE = "candidate"
 ENV_VAR = Internal.FEEDBACK_DATA
@@ -83,7 +84,7 @@ def retrain(project: Project, store: MetaStore, ref: str, opts: RetrainOptions,
     name, selector = parse_ref(ref)
     current = get_version(store, name, selector)
     model = model_id(store, name)
-    labelled = feedback.count_labelled(store.db, model)
+    labelled = count_labelled(store.db, model)
     if labelled == 0:
         raise NotFound(f"{name} has no labelled predictions yet, so there is nothing to "
                        "retrain on; nothing was run",

@@ -28,5 +28,6 @@ def add_path(
     objects = LocalObjectStore(project.objects_dir)
     ref, is_tree = snapshot_path(objects, path, stat_cache=StatCache(store.db))
     row = ArtifactRow(run_id, kind, name or path.name, ref.oid, ref.size, is_tree)
-    add_artifacts(store, [row])
+    with store.db.write() as w:
+        add_artifacts(w, [row])
     return row

@@ -35,6 +35,7 @@ from cairn.store import runs as run_store
 from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import MetaStore
 from cairn.store.record import NotStored, RunRecord
+from cairn.store.metrics import write_series
 from cairn.store.series import Series
 
 BOOTSTRAP_DIR = Path(__file__).parent / "bootstrap"
@@ -118,7 +119,8 @@ def store_paths(
         report = (lambda done, total, _l=label: progress(_l, done, total)) if progress else None
         ref, is_tree = snapshot_path(objects, path, stat_cache=cache, progress=report)
         rows.append(ArtifactRow(run_id, kind, label, ref.oid, ref.size, is_tree))
-    add_artifacts(store, rows)
+    with store.db.write() as w:
+        add_artifacts(w, rows)
     return rows
 
 
@@ -145,7 +147,8 @@ def _store_outputs(
         except StoreFull as exc:
             refused.append(NotStored(LOG_NAME, exc.message))
         else:
-            add_artifacts(store, [ArtifactRow(run_id, "log", LOG_NAME, oid,
+            with store.db.write() as w:
+                add_artifacts(w, [ArtifactRow(run_id, "log", LOG_NAME, oid,
                                               log_path.stat().st_size, False)])
     return refused
 
@@ -250,22 +253,22 @@ class _Heartbeat:
     def _on_sample(self, values: Mapping[str, float], t: float) -> None:
         from array import array
 
-        from cairn.store.metrics import append_series
-
         ms = int(t * 1000)
         series = {
             k: Series(array("q", [int(t)]), array("d", [float(v)]), array("q", [ms]))
             for k, v in values.items()
         }
         try:
-            append_series(self._store, self._run_id, series)
+            with self._store.db.write() as w:
+                write_series(w, self._run_id, series)
         except Exception:
             pass
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                run_store.heartbeat(self._store, [self._run_id])
+                with self._store.db.write() as w:
+                    run_store.heartbeat(w, [self._run_id])
             except Exception:
                 pass
 
@@ -322,17 +325,19 @@ def run_tracked(
         params_file=None if opts.params_file is None else _rel(project, opts.params_file),
         metrics_file=None if opts.metrics_file is None else _rel(project, opts.metrics_file),
     )
-    run = run_store.create_run(
-        store,
-        name=opts.name,
-        message=opts.message,
-        command=shown,
-        cwd=str(cwd),
-        params=params,
-        tags=opts.tags,
-        record=record,
-        lineage=opts.lineage,
-    )
+    with store.db.write() as w:
+        run = run_store.create_run(
+            w,
+            store.project_id,
+            name=opts.name,
+            message=opts.message,
+            command=shown,
+            cwd=str(cwd),
+            params=params,
+            tags=opts.tags,
+            record=record,
+            lineage=opts.lineage,
+        )
     store_paths(project, store, objects, run.id, opts.inputs, "input", progress)
 
     log_path = live_log_path(project, run.id)
@@ -379,27 +384,29 @@ def run_tracked(
     env_record = (_store_environment(objects, project, boot.get("interpreter"), python_exe)
                   if python_exe is not None or boot else None)
     launch_error = [result.error] if result.error else []
-    if env_record is not None or launch_error:
-        run_store.update_record(store, run.id, lambda r: replace(
-            r, env=env_record or r.env, warnings=(*r.warnings, *launch_error)))
-    if boot.get("params"):
-        recorded = run_store.get_params(store, [run.id])[run.id]
-        parsed = redact_params(boot["params"])
-        new = {k: v for k, v in parsed.items() if k not in recorded}
-        if new:
-            run_store.log_params(store, run.id, new)
-    if opts.metrics_file is not None and opts.metrics_file.exists():
-        from cairn.store.metrics import append_series
-
-        append_series(store, run.id, _metrics_from_file(opts.metrics_file))
+    metrics = (_metrics_from_file(opts.metrics_file)
+               if opts.metrics_file is not None and opts.metrics_file.exists() else {})
+    with store.db.write() as w:
+        if env_record is not None or launch_error:
+            run_store.update_record(w, run.id, lambda r: replace(
+                r, env=env_record or r.env, warnings=(*r.warnings, *launch_error)))
+        if boot.get("params"):
+            recorded = run_store.get_params(store, [run.id])[run.id]
+            parsed = redact_params(boot["params"])
+            new = {k: v for k, v in parsed.items() if k not in recorded}
+            if new:
+                run_store.log_params(w, run.id, new)
+        if metrics:
+            write_series(w, run.id, metrics)
     refused = _store_outputs(project, store, objects, run.id, opts.outputs, log_path, progress)
     error = result.error
-    if refused:
-        sentence = not_stored_sentence(refused, project.store_dir)
-        run_store.update_record(store, run.id, lambda r: replace(
-            r, not_stored=tuple(refused), warnings=(*r.warnings, sentence)))
-        error = f"{error}; {sentence}" if error else sentence
-    run_store.finish_run(store, run.id, result.status, exit_code=result.exit_code)
+    with store.db.write() as w:
+        if refused:
+            sentence = not_stored_sentence(refused, project.store_dir)
+            run_store.update_record(w, run.id, lambda r: replace(
+                r, not_stored=tuple(refused), warnings=(*r.warnings, sentence)))
+            error = f"{error}; {sentence}" if error else sentence
+        run_store.finish_run(w, run.id, result.status, exit_code=result.exit_code)
     return TrackedRun(run=run_store.get_run(store, run.id), exit_code=result.exit_code,
                       error=error)
 
@@ -423,23 +430,25 @@ def snapshot(
         data_paths=[*opts.inputs, *opts.outputs], stat_cache=_stat_cache(store),
     )
     record = replace(record, env=_store_environment(objects, project, None, sys.executable))
-    run = run_store.create_run(
-        store,
-        name=opts.name,
-        message=opts.message,
-        params=params,
-        tags=opts.tags,
-        record=record,
-        cwd=str(Path.cwd()),
-        lineage=opts.lineage,
-    )
+    with store.db.write() as w:
+        run = run_store.create_run(
+            w,
+            store.project_id,
+            name=opts.name,
+            message=opts.message,
+            params=params,
+            tags=opts.tags,
+            record=record,
+            cwd=str(Path.cwd()),
+            lineage=opts.lineage,
+        )
     store_paths(project, store, objects, run.id, opts.inputs, "input", progress)
     store_paths(project, store, objects, run.id, opts.outputs, "output", progress)
-    if opts.metrics_file is not None:
-        from cairn.store.metrics import append_series
-
-        append_series(store, run.id, _metrics_from_file(opts.metrics_file))
-    run_store.finish_run(store, run.id, "finished", exit_code=0)
+    metrics = _metrics_from_file(opts.metrics_file) if opts.metrics_file is not None else {}
+    with store.db.write() as w:
+        if metrics:
+            write_series(w, run.id, metrics)
+        run_store.finish_run(w, run.id, "finished", exit_code=0)
     return run_store.get_run(store, run.id)
 
 

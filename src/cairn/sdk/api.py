@@ -95,12 +95,14 @@ def _join(store: MetaStore, project: Project, run_id: str, name: str | None,
     from cairn.store import runs
 
     row = runs.get_run(store, run_id)
-    if name:
-        runs.set_run_fields(store, run_id, name=name)
-    if params:
-        runs.log_params(store, run_id, dict(params))
-    if tags:
-        runs.set_tags(store, run_id, dict(tags))
+    if name or params or tags:
+        with store.db.write() as w:
+            if name:
+                runs.set_run_fields(w, run_id, name=name)
+            if params:
+                runs.log_params(w, run_id, dict(params))
+            if tags:
+                runs.set_tags(w, run_id, dict(tags))
     return Run(run_id=run_id, number=row.number, name=name or row.name, store=store,
                project=project, joined=True)
 
@@ -112,11 +114,13 @@ def _create(store: MetaStore, project: Project, name: str | None,
     from cairn.store import runs
     from cairn.store.record import RunRecord
 
-    row = runs.create_run(
-        store, name=name, message=message, params=params, tags=tags, cwd=os.getcwd(),
-        record=RunRecord(source="sdk", argv=tuple(redact_argv(sys.argv)[0])),  # never a secret
-        lineage={"parent": parent} if parent else None,
-    )
+    with store.db.write() as w:
+        row = runs.create_run(
+            w, store.project_id, name=name, message=message, params=params, tags=tags,
+            cwd=os.getcwd(),
+            record=RunRecord(source="sdk", argv=tuple(redact_argv(sys.argv)[0])),  # no secret
+            lineage={"parent": parent} if parent else None,
+        )
     return Run(run_id=row.id, number=row.number, name=name, store=store, project=project,
                joined=False)
 

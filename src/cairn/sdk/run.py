@@ -145,15 +145,17 @@ class Run:
     def _write(self, series: dict[str, Series]) -> None:
         if self._store is None:
             raise OSError("no store is open")
-        from cairn.store.metrics import append_series
+        from cairn.store.metrics import write_series
 
-        append_series(self._store, self.id, series)
+        with self._store.db.write() as w:
+            write_series(w, self.id, series)
 
     def _heartbeat(self) -> None:
         if self._store is not None:
             from cairn.store.runs import heartbeat
 
-            heartbeat(self._store, [self.id])
+            with self._store.db.write() as w:
+                heartbeat(w, [self.id])
 
     # -- params, tags, artifacts ------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -164,8 +166,9 @@ class Run:
 
         check_values(params, "params")
         limit = self._settings.max_params
-        check_key_budget(self._store.db, "params", self.id, [str(k) for k in params], limit)
-        log_params(self._store, self.id, dict(params))
+        with self._store.db.write() as w:
+            check_key_budget(w, "params", self.id, [str(k) for k in params], limit)
+            log_params(w, self.id, dict(params))
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if self._store is None:
@@ -175,8 +178,9 @@ class Run:
 
         check_values({str(k): str(v) for k, v in tags.items()}, "tags")
         limit = self._settings.max_tags
-        check_key_budget(self._store.db, "tags", self.id, [str(k) for k in tags], limit)
-        set_tags(self._store, self.id, dict(tags))
+        with self._store.db.write() as w:
+            check_key_budget(w, "tags", self.id, [str(k) for k in tags], limit)
+            set_tags(w, self.id, dict(tags))
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> str:
         """Store a file or folder as a content-addressed artifact; return its object id."""
@@ -203,18 +207,13 @@ class Run:
             return
         try:
             from cairn.store.metrics import write_series
+            from cairn.store.runs import finish_run
 
             with self._store.db.write() as w:
                 if rest:
                     write_series(w, self.id, rest)
                 if not self.joined:
-                    from cairn._util.ids import now_ms
-
-                    w.execute(
-                        "UPDATE runs SET status = ?, ended_at = ?, heartbeat_at = ? "
-                        "WHERE id = ? AND status = 'running'",
-                        (status, now_ms(), now_ms(), self.id),
-                    )
+                    finish_run(w, self.id, status)
         except Exception as exc:
             warn(f"cannot finish run {self.number} in the store ({exc})")
             self._writer.spill(rest)

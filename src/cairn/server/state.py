@@ -17,7 +17,7 @@ from cairn.errors import NotFound
 from cairn.objects.local import LocalObjectStore
 from cairn.project import STORE_DIRNAME, Project
 from cairn.server.credentials import TokenChecker
-from cairn.store.core import MetaStore, open_store
+from cairn.store.core import MetaStore, find_project, open_store
 from cairn.store.db import Database
 
 DEFAULT_MAX_UPLOAD = 5 * 1024**3  # one object; larger ones are refused with 413
@@ -66,10 +66,10 @@ class ServerState:
             found = self._stores.get(name)
         if found is not None:
             return found
-        row = self.db.query_one("SELECT id FROM projects WHERE name = ?", (name,))
-        if row is None:
+        project_id = find_project(self.db, name)
+        if project_id is None:
             raise NotFound(f"no project named {name!r} on this server")
-        made = MetaStore(db=self.db, project_id=str(row[0]), project_name=name)
+        made = MetaStore(db=self.db, project_id=project_id, project_name=name)
         with self._lock:
             self._stores[name] = made
         return made

@@ -31,11 +31,11 @@ from cairn.errors import InvalidInput, NotFound
 from cairn.serving.predictions import prediction_time_ms
 from cairn.serving.protocols import PayloadTooLarge
 from cairn.store.db import Database
+from cairn.store.predictions import label_targets, write_labels
 
 MAX_BATCH = 100_000
 MAX_LABEL_BYTES = 64 * 1024
 GRACE_MS = 3_000
-_CHUNK = 500
 
 
 class UnknownPredictions(NotFound):
@@ -107,18 +107,12 @@ def apply_groups(db: Database, model_id: str, groups: Sequence[Sequence[tuple[st
     with db.write() as w:
         labelled: dict[str, int] = {}
         versions: dict[str, int] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start:start + _CHUNK]
-            marks = ", ".join("?" for _ in chunk)
-            # by primary key only: with "model_id = ?" too, SQLite may scan the model's index
-            for pid, owner, version, count in w.execute(
-                    f"SELECT id, model_id, version, feedback_count FROM predictions "
-                    f"WHERE id IN ({marks})", chunk):
-                if owner == model_id:
-                    labelled[pid] = int(count)
-                    versions[pid] = int(version)
+        for pid, target in label_targets(w, ids).items():
+            if target.model_id == model_id:
+                labelled[pid] = target.feedback_count
+                versions[pid] = target.version
         updates: list[tuple[str, int, str]] = []
-        counts: dict[int, list[int]] = {}  # version -> [newly labelled, labels]
+        counts: dict[int, tuple[int, int]] = {}  # version -> (newly labelled, labels)
         for items in groups:
             unique = list(dict.fromkeys(pid for pid, _ in items))
             unknown = [pid for pid in unique if pid not in labelled]
@@ -131,18 +125,10 @@ def apply_groups(db: Database, model_id: str, groups: Sequence[Sequence[tuple[st
                 duplicates += seen
                 labelled[pid] += 1
                 updates.append((label, at, pid))
-                count = counts.setdefault(versions[pid], [0, 0])
-                count[0] += not seen
-                count[1] += 1
+                new, received = counts.get(versions[pid], (0, 0))
+                counts[versions[pid]] = (new + (not seen), received + 1)
             results.append(FeedbackResult(len(items), duplicates))
-        if updates:
-            w.executemany(
-                "UPDATE predictions SET label = ?, labelled_at = ?, "
-                "feedback_count = feedback_count + 1 WHERE id = ?", updates)
-            w.executemany(
-                "UPDATE prediction_stats SET labelled = labelled + ?, feedback = feedback + ? "
-                "WHERE model_id = ? AND version = ?",
-                [(new, labels, model_id, version) for version, (new, labels) in counts.items()])
+        write_labels(w, model_id, updates, counts)
     return results
 
 

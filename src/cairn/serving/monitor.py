@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from cairn._util.ids import now_ms
 from cairn.serving.drift import DriftSettings, drift_report
 from cairn.serving.live import live_metrics
-from cairn.serving.predictions import LoggedPrediction, log_counts, recent_predictions
 from cairn.store.db import Database
+from cairn.store.predictions import LoggedPrediction, log_counts, recent_predictions
 
 if TYPE_CHECKING:
     from cairn.models.registry import ModelVersion
@@ -54,7 +54,7 @@ def deployment_for(store: MetaStore, version: ModelVersion, meta: Mapping[str, A
     from cairn.models.packaging import read_signature
     from cairn.models.registry import model_id
     from cairn.serving.drift import profile_features
-    from cairn.serving.predictions import seen_classes
+    from cairn.store.predictions import seen_classes
 
     signature = read_signature(meta) or read_signature(version.record)
     mid = model_id(store, version.name)

@@ -9,11 +9,11 @@ answers.
 The writer shares the interpreter with the requests, so it is built to hold the interpreter
 lock as little and as rarely as it can. It encodes a whole batch as one JSON text (one C call)
 and hands it to the database in *one* statement that unpacks it there (SQLite's ``json_each``,
-PostgreSQL's ``json_array_elements``), so a batch costs three trips through the lock, not one
-per row or per hundred rows. It writes what was queued when it woke and then sleeps again,
-instead of chasing rows that arrive while it writes: chasing them turned into a stream of tiny
-transactions fighting the requests for the lock, which cost a busy server about a tenth of
-its throughput.
+PostgreSQL's ``json_array_elements``, see ``store/predictions.py``), so a batch costs three
+trips through the lock, not one per row or per hundred rows. It writes what was queued when
+it woke and then sleeps again, instead of chasing rows that arrive while it writes: chasing
+them turned into a stream of tiny transactions fighting the requests for the lock, which cost
+a busy server about a tenth of its throughput.
 
 Several server processes share one SQLite file (WAL, 60 s busy timeout) or one PostgreSQL
 database. Ids are ``p_`` + a UUIDv7 made in the process that answered, so no two workers can
@@ -25,73 +25,21 @@ lines in ``.cairn/serving/unwritten-predictions-<pid>.jsonl``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from cairn._util.ids import uuid7_hex
 from cairn.errors import CairnError, StoreUnavailable
 from cairn.serving.model_io import dumps
-from cairn.store.db import Database, Writer
+from cairn.store.db import Database
+from cairn.store.predictions import LogRow, add_predictions
 
 log = logging.getLogger("cairn.serving")
-
-# (id, model_id, version, created_at ms, inputs, output, latency ms); inputs and output are
-# plain JSON values (a list or record, the prediction), encoded by the writer
-LogRow = tuple[str, str, int, int, Any, Any, float]
-
-_COLUMNS_IN = "id, model_id, version, created_at, inputs, output, latency_ms"
-# One statement per batch: the rows arrive as one JSON array of arrays.
-_INSERT_JSON = {
-    "sqlite": (
-        f"INSERT INTO predictions ({_COLUMNS_IN}) "
-        "SELECT value->>0, value->>1, value->>2, value->>3, value->4, value->5, value->>6 "
-        "FROM json_each(?) WHERE true ON CONFLICT (id) DO NOTHING"
-    ),
-    "postgresql": (
-        f"INSERT INTO predictions ({_COLUMNS_IN}) "
-        "SELECT r->>0, r->>1, (r->>2)::integer, (r->>3)::bigint, (r->4)::text, (r->5)::text, "
-        "(r->>6)::double precision FROM json_array_elements(?::json) AS r "
-        "ON CONFLICT (id) DO NOTHING"
-    ),
-}
-# The counts ``/monitor`` shows, kept per model version as rows are written.
-_COUNT = {
-    "sqlite": (
-        "INSERT INTO prediction_stats (model_id, version, predictions, first_at, last_at) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (model_id, version) DO UPDATE SET "
-        "predictions = prediction_stats.predictions + excluded.predictions, "
-        "first_at = MIN(COALESCE(prediction_stats.first_at, excluded.first_at), "
-        "excluded.first_at), "
-        "last_at = MAX(COALESCE(prediction_stats.last_at, excluded.last_at), excluded.last_at)"
-    ),
-    "postgresql": (
-        "INSERT INTO prediction_stats (model_id, version, predictions, first_at, last_at) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (model_id, version) DO UPDATE SET "
-        "predictions = prediction_stats.predictions + excluded.predictions, "
-        "first_at = LEAST(prediction_stats.first_at, excluded.first_at), "
-        "last_at = GREATEST(prediction_stats.last_at, excluded.last_at)"
-    ),
-}
-# SQLite before 3.38 has no ``->`` operator: rows are then bound as values, 100 a statement.
-SQLITE_JSON_INSERT = sqlite3.sqlite_version_info >= (3, 38, 0)
-ROWS_PER_STATEMENT = 100  # 700 bound values, well under SQLite's limit of 32,766
-
-
-@lru_cache(maxsize=8)
-def _insert_values(rows: int) -> str:
-    return (f"INSERT OR IGNORE INTO predictions ({_COLUMNS_IN}) VALUES "
-            + ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows))
-
 
 def new_prediction_id() -> str:
     return "p_" + uuid7_hex()
@@ -236,27 +184,12 @@ class PredictionLog:
         try:
             with db.write() as w:
                 for (model_id, version), rows in groups.items():
-                    added = self._insert_rows(w, rows)
-                    if added:
-                        times = [r[3] for r in rows]
-                        w.execute(_COUNT[db.dialect],
-                                  (model_id, version, added, min(times), max(times)))
+                    add_predictions(w, model_id, version, rows, dumps)
         except passed_on:
             raise
         except Exception as exc:
             raise StoreUnavailable(f"the prediction log cannot be written: {exc}") from exc
         self.written += len(batch)
-
-    def _insert_rows(self, w: Writer, rows: list[LogRow]) -> int:
-        if self.db.dialect == "postgresql" or SQLITE_JSON_INSERT:
-            return w.changed(_INSERT_JSON[self.db.dialect], (dumps(rows),))
-        added = 0
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            part = rows[start:start + ROWS_PER_STATEMENT]
-            added += w.changed(_insert_values(len(part)),
-                               [v for r in part for v in (*r[:4], dumps(r[4]), dumps(r[5]),
-                                                          r[6])])
-        return added
 
     def _spill(self) -> None:
         if self.spill_dir is None:
@@ -271,111 +204,3 @@ class PredictionLog:
                 fh.write(dumps(dict(zip(keys, self._queue.popleft(), strict=True))) + "\n")
                 self.spilled += 1
         log.warning("cairn: the store refused the last prediction log rows; kept in %s", path)
-
-
-@dataclass(frozen=True)
-class LoggedPrediction:
-    id: str
-    version: int
-    created_at: int
-    inputs: Any
-    output: Any
-    latency_ms: float
-    label: Any
-    labelled_at: int | None
-
-
-_COLUMNS = "id, version, created_at, inputs, output, latency_ms, label, labelled_at"
-
-
-def _row(r: Sequence[Any]) -> LoggedPrediction:
-    return LoggedPrediction(
-        id=r[0], version=int(r[1]), created_at=int(r[2]),
-        inputs=json.loads(r[3]) if r[3] is not None else None,
-        output=json.loads(r[4]), latency_ms=float(r[5]),
-        label=json.loads(r[6]) if r[6] is not None else None,
-        labelled_at=int(r[7]) if r[7] is not None else None,
-    )
-
-
-def recent_predictions(db: Database, model_id: str, *, version: int | None = None,
-                       limit: int = 1000, labelled: bool = False,
-                       since_ms: int | None = None,
-                       with_inputs: bool = True) -> list[LoggedPrediction]:
-    """The newest predictions first (only labelled ones when asked), optionally since a time;
-    ``with_inputs=False`` skips reading the inputs (``inputs`` is then None)."""
-    columns = _COLUMNS if with_inputs else _COLUMNS.replace("inputs", "NULL")
-    sql = f"SELECT {columns} FROM predictions WHERE model_id = ?"
-    params: list[Any] = [model_id]
-    if version is not None:
-        sql += " AND version = ?"
-        params.append(version)
-    if labelled:
-        sql += " AND labelled_at IS NOT NULL"
-    if since_ms is not None:
-        sql += " AND created_at >= ?"
-        params.append(since_ms)
-    sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
-    params.append(limit)
-    return [_row(r) for r in db.query(sql, params)]
-
-
-def get_predictions(db: Database, ids: Sequence[str]) -> list[LoggedPrediction]:
-    out: list[LoggedPrediction] = []
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start:start + 500])
-        marks = ", ".join("?" for _ in chunk)
-        out += [_row(r) for r in db.query(
-            f"SELECT {_COLUMNS} FROM predictions WHERE id IN ({marks})", chunk)]
-    return out
-
-
-@dataclass(frozen=True)
-class LogCounts:
-    predictions: int
-    labelled: int
-    feedback: int  # labels received, duplicates included
-    first_at: int | None
-    last_at: int | None
-
-
-def log_counts(db: Database, model_id: str, version: int | None = None) -> LogCounts:
-    """Kept as the log is written (``prediction_stats``): no scan of the predictions."""
-    sql = ("SELECT COALESCE(SUM(predictions), 0), COALESCE(SUM(labelled), 0), "
-           "COALESCE(SUM(feedback), 0), MIN(first_at), MAX(last_at) "
-           "FROM prediction_stats WHERE model_id = ?")
-    params: list[Any] = [model_id]
-    if version is not None:
-        sql += " AND version = ?"
-        params.append(version)
-    r = db.query_one(sql, params) or (0, 0, 0, None, None)
-    return LogCounts(int(r[0]), int(r[1]), int(r[2]),
-                     int(r[3]) if r[3] is not None else None,
-                     int(r[4]) if r[4] is not None else None)
-
-
-def latest_version(db: Database, model_id: str) -> int | None:
-    """The version that answered the most recent prediction: the one deployed now."""
-    row = db.query_one("SELECT version FROM predictions WHERE model_id = ? "
-                       "ORDER BY created_at DESC, id DESC LIMIT 1", (model_id,))
-    return int(row[0]) if row else None
-
-
-SEEN_CLASSES_ROWS = 10_000
-
-
-def seen_classes(db: Database, model_id: str, version: int, limit: int = 100) -> list[Any]:
-    """The distinct answers and labels among a classifier's latest 10,000 predictions and
-    10,000 labels: its classes, as far as seen lately.
-
-    For readers that do not load the model (``cairn monitor``); the server asks the model.
-    """
-    found: dict[str, Any] = {}
-    for column, labelled in (("output", ""), ("label", " AND labelled_at IS NOT NULL")):
-        for (text,) in db.query(
-                f"SELECT DISTINCT {column} FROM (SELECT {column} FROM predictions "
-                f"WHERE model_id = ? AND version = ?{labelled} ORDER BY created_at DESC "
-                f"LIMIT {SEEN_CLASSES_ROWS}) AS latest WHERE {column} IS NOT NULL LIMIT ?",
-                (model_id, version, limit)):
-            found.setdefault(text, json.loads(text))
-    return list(found.values())

@@ -16,8 +16,9 @@ from cairn.serving.feedback import FeedbackWriter
 from cairn.serving.metrics_text import RequestMetrics
 from cairn.serving.model_io import ModelRunner
 from cairn.serving.monitor import Deployment, MonitorSettings, monitor_report
-from cairn.serving.predictions import LogRow, PredictionLog, new_prediction_id
+from cairn.serving.predictions import PredictionLog, new_prediction_id
 from cairn.serving.protocols import DEFAULT_MAX_ROWS
+from cairn.store.predictions import LogRow
 
 if TYPE_CHECKING:
     from cairn.models.loading import LoadedModel

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from cairn._util.ids import now_ms
 from cairn.store.core import MetaStore
+from cairn.store.db import Writer
 
 KINDS = ("artifact", "input", "output", "model", "log", "code")
 
@@ -21,16 +22,17 @@ class ArtifactRow:
     is_tree: bool
 
 
-def add_artifacts(store: MetaStore, rows: Sequence[ArtifactRow]) -> None:
+def add_artifacts(w: Writer, rows: Sequence[ArtifactRow]) -> None:
+    """Attach files to runs; a file listed again under the same kind and path is replaced."""
     if not rows:
         return
-    with store.db.write() as w:
-        w.executemany(
-            "INSERT INTO artifacts (run_id, kind, path, oid, size, is_tree, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, kind, path) DO UPDATE SET "
-            "oid = excluded.oid, size = excluded.size, is_tree = excluded.is_tree",
-            [(r.run_id, r.kind, r.path, r.oid, r.size, r.is_tree, now_ms()) for r in rows],
-        )
+    now = now_ms()
+    w.executemany(
+        "INSERT INTO artifacts (run_id, kind, path, oid, size, is_tree, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, kind, path) DO UPDATE SET "
+        "oid = excluded.oid, size = excluded.size, is_tree = excluded.is_tree",
+        [(r.run_id, r.kind, r.path, r.oid, r.size, r.is_tree, now) for r in rows],
+    )
 
 
 def list_artifacts(store: MetaStore, run_id: str, kind: str | None = None) -> list[ArtifactRow]:

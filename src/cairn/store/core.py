@@ -31,17 +31,29 @@ def open_store(project: Project, *, name: str | None = None) -> MetaStore:
     return MetaStore(db=db, project_id=project_row(db, project_name), project_name=project_name)
 
 
-def project_row(db: Database, name: str) -> str:
+def find_project(db: Database, name: str) -> str | None:
+    """The id of the project called ``name``; None when there is none."""
     row = db.query_one("SELECT id FROM projects WHERE name = ?", (name,))
-    if row:
-        return str(row[0])
-    new_id = uuid7_hex()
+    return None if row is None else str(row[0])
+
+
+def project_row(db: Database, name: str) -> str:
+    """The id of the project called ``name``, added when it is new."""
+    found = find_project(db, name)
+    if found is not None:
+        return found
     with db.write() as w:
         w.execute(
             "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (name) DO NOTHING",
-            (new_id, name, now_ms()),
+            (uuid7_hex(), name, now_ms()),
         )
-    row = db.query_one("SELECT id FROM projects WHERE name = ?", (name,))
-    assert row is not None
-    return str(row[0])
+    found = find_project(db, name)
+    assert found is not None
+    return found
+
+
+def list_projects(db: Database) -> list[tuple[str, str, int]]:
+    """Every project in the database, by name: (id, name, created_at)."""
+    return [(str(pid), str(name), int(created)) for pid, name, created in db.query(
+        "SELECT id, name, created_at FROM projects ORDER BY name")]

@@ -160,6 +160,27 @@ class Writer:
         self._db = db
         self._conn = conn
 
+    @property
+    def dialect(self) -> Dialect:
+        return self._db.dialect
+
+    @property
+    def is_integrity_error(self) -> tuple[type[BaseException], ...]:
+        return self._db.is_integrity_error
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the transaction that can fail alone: on an error only its statements are
+        undone and the transaction goes on (PostgreSQL otherwise refuses every later one)."""
+        self._conn.execute("SAVEPOINT cairn_part")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO SAVEPOINT cairn_part")
+            self._conn.execute("RELEASE SAVEPOINT cairn_part")
+            raise
+        self._conn.execute("RELEASE SAVEPOINT cairn_part")
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         cur = self._conn.execute(self._db._sql(sql), tuple(params))
         if cur.description is None:

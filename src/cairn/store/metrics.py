@@ -79,12 +79,6 @@ def write_series(w: Writer, run_id: str, series: Mapping[str, Series], *,
         )
 
 
-def append_series(store: MetaStore, run_id: str, series: Mapping[str, Series], *,
-                  max_keys: int | None = None) -> None:
-    with store.db.write() as w:
-        write_series(w, run_id, series, max_keys=max_keys)
-
-
 def read_series(store: MetaStore, run_id: str, key: str) -> Series:
     out = Series.empty()
     for steps, vals, times in store.db.query(
@@ -121,3 +115,13 @@ def point_counts(store: MetaStore, run_id: str) -> dict[str, int]:
     return {k: int(c) for k, c in store.db.query(
         "SELECT key, count FROM latest_metrics WHERE run_id = ?", (run_id,)
     )}
+
+
+def recent_metric_keys(store: MetaStore, recent: int = 1000) -> list[str]:
+    """Metric keys of the project's latest ``recent`` runs, without reading every run."""
+    rows = store.db.query(
+        "SELECT DISTINCT key FROM latest_metrics WHERE run_id IN (SELECT id FROM runs WHERE "
+        "project_id = ? ORDER BY number DESC LIMIT ?) ORDER BY key",
+        (store.project_id, recent),
+    )
+    return [str(r[0]) for r in rows]

@@ -83,12 +83,15 @@ def encode_param(value: Any) -> tuple[str, float | None]:
         text = json.dumps(value, sort_keys=True, allow_nan=True)
     except (TypeError, ValueError):
         text = json.dumps(str(value))
-    num: float | None = None
+    return text, param_number(value)
+
+
+def param_number(value: Any) -> float | None:
+    """What filters compare a param by (``params.num``): a real number, else None (NaN too)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         num = float(value)
-        if math.isnan(num):
-            num = None
-    return text, num
+        return None if math.isnan(num) else num
+    return None
 
 
 def decode_param(text: str) -> Any:
@@ -98,11 +101,19 @@ def decode_param(text: str) -> Any:
         return text
 
 
-def _write_params(w: Writer, run_id: str, params: Mapping[str, Any]) -> None:
-    rows = []
-    for key, value in params.items():
-        text, num = encode_param(value)
-        rows.append((run_id, str(key), text, num))
+def log_params(w: Writer, run_id: str, params: Mapping[str, Any]) -> None:
+    """Params of a running run (a finished run's params never change: ``Conflict``)."""
+    _require_open(w, run_id, "params")
+    _write_params(w, [(run_id, str(k), *encode_param(v)) for k, v in params.items()])
+
+
+def write_param_texts(w: Writer, run_id: str, texts: Mapping[str, str]) -> None:
+    """Params given as their stored JSON text (a pushed run keeps its texts exactly)."""
+    _write_params(w, [(run_id, key, text, param_number(decode_param(text)))
+                      for key, text in texts.items()])
+
+
+def _write_params(w: Writer, rows: Sequence[tuple[str, str, str, float | None]]) -> None:
     if rows:
         w.executemany(
             "INSERT INTO params (run_id, key, value, num) VALUES (?, ?, ?, ?) "
@@ -111,7 +122,8 @@ def _write_params(w: Writer, run_id: str, params: Mapping[str, Any]) -> None:
         )
 
 
-def _write_tags(w: Writer, run_id: str, tags: Mapping[str, Any]) -> None:
+def set_tags(w: Writer, run_id: str, tags: Mapping[str, Any]) -> None:
+    """Tags annotate a run and may change after it ends (like labels)."""
     rows = [(run_id, str(k), str(v)) for k, v in tags.items()]
     if rows:
         w.executemany(
@@ -121,9 +133,94 @@ def _write_tags(w: Writer, run_id: str, tags: Mapping[str, Any]) -> None:
         )
 
 
+def write_lineage(w: Writer, run_id: str, links: Mapping[str, str]) -> None:
+    """Point the run at its parent, fork source or original (``LINEAGE_RELATIONS``)."""
+    for relation, target in links.items():
+        if relation not in LINEAGE_RELATIONS:
+            raise InvalidInput(f"unknown lineage relation {relation!r}")
+        w.execute(
+            "INSERT INTO lineage (run_id, relation, target_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (run_id, relation) DO UPDATE SET target_id = excluded.target_id",
+            (run_id, relation, target),
+        )
+
+
 # -- writing ----------------------------------------------------------------------------------
+RUN_NUMBER_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run's own columns as they are written; its number is allocated by ``insert_run``."""
+
+    id: str
+    status: str
+    started_at: int
+    name: str | None = None
+    message: str | None = None
+    command: Sequence[str] | None = None
+    cwd: str | None = None
+    ended_at: int | None = None
+    exit_code: int | None = None
+    pid: int | None = None
+    hostname: str | None = None
+    heartbeat_at: int | None = None
+    created_by: str | None = None
+    record: RunRecord = field(default_factory=RunRecord)
+    verdict: str | None = None
+
+    def columns(self) -> dict[str, Any]:
+        command = json.dumps(list(self.command)) if self.command is not None else None
+        return {
+            "name": self.name, "status": self.status, "message": self.message,
+            "command": command, "cwd": self.cwd, "started_at": self.started_at,
+            "ended_at": self.ended_at, "exit_code": self.exit_code, "pid": self.pid,
+            "hostname": self.hostname, "heartbeat_at": self.heartbeat_at,
+            "created_by": self.created_by, "record": self.record.to_text(),
+            "verdict": self.verdict,
+        }
+
+
+def insert_run(w: Writer, project_id: str, run: NewRun) -> int:
+    """Insert ``run`` under the next free number of its project; that number.
+
+    The number is allocated by the insert itself, so two writers never share one. On
+    PostgreSQL two transactions may still compute the same number; the later one fails the
+    unique index and tries again (inside a savepoint, so the caller's transaction goes on).
+    After ``RUN_NUMBER_ATTEMPTS`` tries it gives up with ``Conflict``.
+    """
+    if run.status not in STATUSES:
+        raise InvalidInput(
+            f"unknown run status {run.status!r}; expected one of {', '.join(STATUSES)}")
+    columns = run.columns()
+    sql = (
+        f"INSERT INTO runs (id, project_id, number, {', '.join(columns)}) "
+        f"SELECT ?, ?, COALESCE(MAX(number), 0) + 1, {', '.join('?' for _ in columns)} "
+        "FROM runs WHERE project_id = ? RETURNING number"
+    )
+    params = (run.id, project_id, *columns.values(), project_id)
+    for _attempt in range(RUN_NUMBER_ATTEMPTS):
+        try:
+            with w.savepoint():
+                rows = w.execute(sql, params)
+        except w.is_integrity_error:
+            continue  # another writer took the same number (PostgreSQL); try the next one
+        return int(rows[0][0])
+    raise Conflict(f"no run number could be allocated for run {run.id} after "
+                   f"{RUN_NUMBER_ATTEMPTS} tries; nothing was written",
+                   hint="many runs are being created at once; try again")
+
+
+def overwrite_run(w: Writer, run: NewRun) -> None:
+    """Replace every column of a stored run but its project and number (a newer copy)."""
+    columns = run.columns()
+    assignments = ", ".join(f"{k} = ?" for k in columns)
+    w.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*columns.values(), run.id))
+
+
 def create_run(
-    store: MetaStore,
+    w: Writer,
+    project_id: str,
     *,
     name: str | None = None,
     status: str = "running",
@@ -140,94 +237,54 @@ def create_run(
     ended_at: int | None = None,
     exit_code: int | None = None,
 ) -> RunRow:
-    """Insert a run; its number is allocated inside the same transaction (no duplicates)."""
-    if status not in STATUSES:
-        raise InvalidInput(f"unknown run status {status!r}; expected one of {', '.join(STATUSES)}")
-    run_id = uuid7_hex()
-    start = started_at if started_at is not None else now_ms()
-    host = socket.gethostname()
-    user = created_by or _current_user()
-    record = record or RunRecord()
-    record_text = record.to_text()
-    command_list = list(command) if command is not None else None
-    for _attempt in range(20):
-        try:
-            with store.db.write() as w:
-                rows = w.execute(
-                    "INSERT INTO runs (id, project_id, number, name, status, message, command, "
-                    "cwd, started_at, ended_at, exit_code, pid, hostname, heartbeat_at, "
-                    "created_by, record) "
-                    "SELECT ?, ?, COALESCE(MAX(number), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                    "?, ? FROM runs WHERE project_id = ? RETURNING number",
-                    (
-                        run_id, store.project_id, name, status, message,
-                        json.dumps(command_list) if command_list is not None else None, cwd,
-                        start, ended_at, exit_code, pid if pid is not None else os.getpid(),
-                        host, now_ms(), user, record_text, store.project_id,
-                    ),
-                )
-                _write_params(w, run_id, params or {})
-                _write_tags(w, run_id, tags or {})
-                for relation, target in (lineage or {}).items():
-                    _write_lineage(w, run_id, relation, target)
-        except store.db.is_integrity_error:
-            continue  # another writer took the same number (PostgreSQL); try the next one
-        break
+    """A new run of this process and host, with its params, tags and lineage."""
+    now = now_ms()
+    new = NewRun(
+        id=uuid7_hex(), status=status, started_at=started_at if started_at is not None else now,
+        name=name, message=message, command=list(command) if command is not None else None,
+        cwd=cwd, ended_at=ended_at, exit_code=exit_code,
+        pid=pid if pid is not None else os.getpid(), hostname=socket.gethostname(),
+        heartbeat_at=now, created_by=created_by or _current_user(), record=record or RunRecord(),
+    )
+    number = insert_run(w, project_id, new)
+    _write_params(w, [(new.id, str(k), *encode_param(v)) for k, v in (params or {}).items()])
+    set_tags(w, new.id, tags or {})
+    write_lineage(w, new.id, lineage or {})
     return RunRow(
-        id=run_id, number=int(rows[0][0]), name=name, status=status, message=message,
-        command=command_list, cwd=cwd, started_at=start, ended_at=ended_at, exit_code=exit_code,
-        pid=pid if pid is not None else os.getpid(), hostname=host, heartbeat_at=now_ms(),
-        created_by=user, record=record, verdict=None,
+        id=new.id, number=number, name=name, status=status, message=message,
+        command=list(new.command) if new.command is not None else None, cwd=cwd,
+        started_at=new.started_at, ended_at=ended_at, exit_code=exit_code, pid=new.pid,
+        hostname=new.hostname, heartbeat_at=now, created_by=new.created_by,
+        record=new.record, verdict=None,
     )
 
 
-def _write_lineage(w: Writer, run_id: str, relation: str, target: str) -> None:
-    if relation not in LINEAGE_RELATIONS:
-        raise InvalidInput(f"unknown lineage relation {relation!r}")
-    w.execute(
-        "INSERT INTO lineage (run_id, relation, target_id) VALUES (?, ?, ?) "
-        "ON CONFLICT (run_id, relation) DO UPDATE SET target_id = excluded.target_id",
-        (run_id, relation, target),
-    )
-
-
-def _require_open(store: MetaStore, run_id: str, what: str) -> None:
-    row = store.db.query_one("SELECT status, number FROM runs WHERE id = ?", (run_id,))
-    if row is None:
+def _require_open(w: Writer, run_id: str, what: str) -> None:
+    rows = w.execute("SELECT status, number FROM runs WHERE id = ?", (run_id,))
+    if not rows:
         raise NotFound(f"run {run_id} does not exist")
-    if row[0] != "running":
-        raise Conflict(f"run {row[1]} is {row[0]}; a finished run's {what} cannot change")
+    status, number = rows[0]
+    if status != "running":
+        raise Conflict(f"run {number} is {status}; a finished run's {what} cannot change")
 
 
-def log_params(store: MetaStore, run_id: str, params: Mapping[str, Any]) -> None:
-    _require_open(store, run_id, "params")
-    with store.db.write() as w:
-        _write_params(w, run_id, params)
+def run_record(w: Writer, run_id: str) -> RunRecord | None:
+    """The stored record of a run, read inside the transaction; None: no such run."""
+    rows = w.execute("SELECT record FROM runs WHERE id = ?", (run_id,))
+    if not rows:
+        return None
+    return RunRecord.from_text(rows[0][0])
 
 
-def set_tags(store: MetaStore, run_id: str, tags: Mapping[str, Any]) -> None:
-    """Tags annotate a run and may change after it ends (like labels)."""
-    with store.db.write() as w:
-        _write_tags(w, run_id, tags)
+def update_record(w: Writer, run_id: str, change: Callable[[RunRecord], RunRecord]) -> None:
+    """Replace the run's record with ``change`` of it, inside the caller's transaction."""
+    record = run_record(w, run_id)
+    if record is None:
+        raise NotFound(f"run {run_id} does not exist")
+    w.execute("UPDATE runs SET record = ? WHERE id = ?", (change(record).to_text(), run_id))
 
 
-def set_lineage(store: MetaStore, run_id: str, relation: str, target_id: str) -> None:
-    with store.db.write() as w:
-        _write_lineage(w, run_id, relation, target_id)
-
-
-def update_record(store: MetaStore, run_id: str,
-                  change: Callable[[RunRecord], RunRecord]) -> None:
-    """Replace the run's record with ``change`` of it, read and written in one transaction."""
-    with store.db.write() as w:
-        rows = w.execute("SELECT record FROM runs WHERE id = ?", (run_id,))
-        if not rows:
-            raise NotFound(f"run {run_id} does not exist")
-        record = change(RunRecord.from_text(rows[0][0]))
-        w.execute("UPDATE runs SET record = ? WHERE id = ?", (record.to_text(), run_id))
-
-
-def set_run_fields(store: MetaStore, run_id: str, **fields: Any) -> None:
+def set_run_fields(w: Writer, run_id: str, **fields: Any) -> None:
     """Update plain columns (name, message, command, cwd, pid, verdict)."""
     allowed = {"name", "message", "command", "cwd", "pid", "verdict"}
     unknown = set(fields) - allowed
@@ -238,33 +295,43 @@ def set_run_fields(store: MetaStore, run_id: str, **fields: Any) -> None:
     if not fields:
         return
     assignments = ", ".join(f"{k} = ?" for k in fields)
-    with store.db.write() as w:
-        w.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
+    w.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*fields.values(), run_id))
 
 
 def finish_run(
-    store: MetaStore, run_id: str, status: str = "finished", *, exit_code: int | None = None,
+    w: Writer, run_id: str, status: str = "finished", *, exit_code: int | None = None,
     ended_at: int | None = None,
-) -> None:
+) -> bool:
+    """End a running run; False, writing nothing, when it has already ended.
+
+    A run ends once: whoever ends it first (its process, the runner, ``reap_crashed``, a
+    client of the API) decides its status, and a later finish cannot rewrite it.
+    """
     if status not in FINAL_STATUSES:
         raise InvalidInput(f"a run ends as one of {', '.join(FINAL_STATUSES)}, not {status!r}")
-    with store.db.write() as w:
-        w.execute(
-            "UPDATE runs SET status = ?, exit_code = COALESCE(?, exit_code), ended_at = ?, "
-            "heartbeat_at = ? WHERE id = ?",
-            (status, exit_code, ended_at or now_ms(), now_ms(), run_id),
-        )
+    now = now_ms()
+    return w.changed(
+        "UPDATE runs SET status = ?, exit_code = COALESCE(?, exit_code), ended_at = ?, "
+        "heartbeat_at = ? WHERE id = ? AND status = 'running'",
+        (status, exit_code, ended_at or now, now, run_id),
+    ) > 0
 
 
-def heartbeat(store: MetaStore, run_ids: Sequence[str]) -> None:
+def heartbeat(w: Writer, run_ids: Sequence[str], *, at: int | None = None) -> None:
+    """Say the running ones among ``run_ids`` are alive (as of ``at``, default now)."""
     if not run_ids:
         return
     marks = ", ".join("?" for _ in run_ids)
-    with store.db.write() as w:
-        w.execute(
-            f"UPDATE runs SET heartbeat_at = ? WHERE status = 'running' AND id IN ({marks})",
-            (now_ms(), *run_ids),
-        )
+    w.execute(
+        f"UPDATE runs SET heartbeat_at = ? WHERE status = 'running' AND id IN ({marks})",
+        (at if at is not None else now_ms(), *run_ids),
+    )
+
+
+def clear_contents(w: Writer, run_id: str) -> None:
+    """Remove the run's params, tags, lineage, files and metrics (before a copy replaces them)."""
+    for table in ("params", "tags", "lineage", "artifacts", "metric_chunks", "latest_metrics"):
+        w.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
 
 
 # -- liveness ---------------------------------------------------------------------------------
@@ -294,17 +361,15 @@ def reap_crashed(store: MetaStore) -> int:
     here = socket.gethostname()
     now = now_ms()
     dead = [
-        run_id for run_id, pid, host, beat in rows
+        (run_id, beat) for run_id, pid, host, beat in rows
         if (host == here and pid is not None and not _pid_alive(pid))
         or (beat is not None and now - beat > HEARTBEAT_TIMEOUT_MS)
     ]
-    for run_id in dead:
-        with store.db.write() as w:
-            w.execute(
-                "UPDATE runs SET status = 'crashed', ended_at = COALESCE(heartbeat_at, ?) "
-                "WHERE id = ? AND status = 'running'",
-                (now, run_id),
-            )
+    if not dead:
+        return 0
+    with store.db.write() as w:
+        for run_id, beat in dead:  # it ended when it was last heard from
+            finish_run(w, run_id, "crashed", ended_at=beat if beat is not None else now)
     return len(dead)
 
 
@@ -314,6 +379,30 @@ def get_run(store: MetaStore, run_id: str) -> RunRow:
     if row is None:
         raise NotFound(f"run {run_id} does not exist")
     return _row_to_run(row)
+
+
+def find_run(store: MetaStore, run_id: str) -> RunRow | None:
+    """The run of this project with id ``run_id``; None when it is not here."""
+    row = store.db.query_one(f"SELECT {_RUN_COLUMNS} FROM runs r WHERE r.id = ? "
+                             "AND r.project_id = ?", (run_id, store.project_id))
+    return None if row is None else _row_to_run(row)
+
+
+def project_of_run(store: MetaStore, run_id: str, *, lock: bool = False) -> str | None:
+    """The project a run id belongs to in this database, whichever it is; None: no such run.
+
+    ``lock`` takes the run's row for the current write transaction on PostgreSQL (SQLite's
+    write transaction already excludes other writers).
+    """
+    lock_sql = " FOR UPDATE" if lock and store.db.dialect == "postgresql" else ""
+    row = store.db.query_one(f"SELECT project_id FROM runs WHERE id = ?{lock_sql}", (run_id,))
+    return None if row is None else str(row[0])
+
+
+def param_texts(store: MetaStore, run_id: str) -> dict[str, str]:
+    """A run's params as their stored JSON text, by key."""
+    return {str(k): str(v) for k, v in store.db.query(
+        "SELECT key, value FROM params WHERE run_id = ? ORDER BY key", (run_id,))}
 
 
 def get_params(store: MetaStore, run_ids: Sequence[str]) -> dict[str, dict[str, Any]]:

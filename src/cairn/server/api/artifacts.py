@@ -16,12 +16,14 @@ from fastapi.responses import FileResponse, Response
 
 from cairn.errors import Conflict, NotFound
 from cairn.objects.tree import read_tree
+from cairn.store.accounts import audit
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, Writer, state_of
 from cairn.server.responses import json_reply
 from cairn.server.uploads import receive_body, safe_rel_path
 from cairn.store.accounts import record_audit
 from cairn.store.artifacts import KINDS, ArtifactRow, add_artifacts, list_artifacts
+from cairn.store.core import MetaStore
 from cairn.store.resolve import resolve_run
 
 router = APIRouter(tags=["artifacts"], responses=ERROR_RESPONSES)
@@ -92,7 +94,12 @@ async def upload(
     finally:
         received.path.unlink(missing_ok=True)
     row = ArtifactRow(run.id, kind, clean, received.oid, received.size, False)
-    await run_in_threadpool(add_artifacts, store, [row])
-    await run_in_threadpool(record_audit, store.db, caller.user, "artifact.put",
-                            f"{run.id} {kind}:{clean}")
+    await run_in_threadpool(_attach, store, row, caller.user)
     return json_reply(_row_json(row), status_code=201)
+
+
+def _attach(store: MetaStore, row: ArtifactRow, user: str) -> None:
+    """List the uploaded file on its run and audit it, in one transaction."""
+    with store.db.write() as w:
+        add_artifacts(w, [row])
+        audit(w, user, "artifact.put", f"{row.run_id} {row.kind}:{row.path}")

@@ -18,13 +18,11 @@ router = APIRouter(tags=["lineage"], responses=ERROR_RESPONSES)
 
 
 def _brief(store: MetaStore, run_id: str) -> dict[str, Any]:
-    row = store.db.query_one(
-        "SELECT number, name, status, verdict FROM runs WHERE id = ? AND project_id = ?",
-        (run_id, store.project_id),
-    )
-    if row is None:  # a run that lives elsewhere (not pulled here)
+    run = run_store.find_run(store, run_id)
+    if run is None:  # a run that lives elsewhere (not pulled here)
         return {"id": run_id, "number": None, "name": None, "status": None, "verdict": None}
-    return {"id": run_id, "number": row[0], "name": row[1], "status": row[2], "verdict": row[3]}
+    return {"id": run_id, "number": run.number, "name": run.name, "status": run.status,
+            "verdict": run.verdict}
 
 
 @router.get("/runs/{ref}/lineage", summary="A run's parent, fork source, reproductions, children")

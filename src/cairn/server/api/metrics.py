@@ -24,6 +24,7 @@ from cairn.server.responses import json_reply
 from cairn.store.accounts import audit
 from cairn.store.metrics import latest_metrics, point_counts, read_series, write_series
 from cairn.store.resolve import resolve_run
+from cairn.store.runs import heartbeat
 from cairn.store.series import Series
 
 router = APIRouter(tags=["metrics"], route_class=CheckedRoute,
@@ -103,7 +104,6 @@ def log_metrics(ref: str, body: MetricBatch, caller: Writer, request: Request) -
         s.times.append(point.timestamp if point.timestamp is not None else now)
     with store.db.write() as w:
         write_series(w, run.id, series, max_keys=settings_of(request).max_metric_keys)
-        w.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
-                  (now, run.id))
+        heartbeat(w, [run.id], at=now)
         audit(w, caller.user, "metrics.log", f"{run.id} {len(body.metrics)} points")
     return json_reply({"logged": len(body.metrics)})

@@ -9,6 +9,7 @@ from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, SignedIn, state_of
 from cairn.server.responses import json_reply
 from cairn.store.accounts import role_of
+from cairn.store import core
 from cairn.store.runs import count_runs
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)
@@ -38,9 +39,7 @@ def whoami(caller: Reader) -> Response:
 def list_projects(user: SignedIn, request: Request) -> Response:
     state = state_of(request)
     out = []
-    for pid, name, created in state.db.query(
-        "SELECT id, name, created_at FROM projects ORDER BY name"
-    ):
+    for pid, name, created in core.list_projects(state.db):
         role = "admin" if user is None else role_of(state.db, user, str(pid))
         if role is None:
             continue

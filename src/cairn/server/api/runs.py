@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from cairn.errors import Conflict, InvalidInput
 from cairn.history.describe import describe_run
 from cairn.history.listing import RunSummary
+from cairn.store.accounts import audit
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, Writer, state_of
 from cairn.server.bodies import CheckedRoute
@@ -157,12 +158,13 @@ def create_run(body: RunCreate, caller: Writer, request: Request) -> Response:
     limits = settings_of(request)
     _within("params", len(body.params), limits.max_params)
     _within("tags", len(body.tags), limits.max_tags)
-    run = run_store.create_run(
-        store, name=body.name, status=body.status, message=body.message, command=body.command,
-        params=body.params, tags=body.tags, created_by=caller.user, record=RunRecord(source="api"),
-        lineage={str(k): v for k, v in body.lineage.items()},
-    )
-    record_audit(store.db, caller.user, "run.create", run.id)
+    with store.db.write() as w:
+        run = run_store.create_run(
+            w, store.project_id, name=body.name, status=body.status, message=body.message,
+            command=body.command, params=body.params, tags=body.tags, created_by=caller.user,
+            record=RunRecord(source="api"), lineage={str(k): v for k, v in body.lineage.items()},
+        )
+        audit(w, caller.user, "run.create", run.id)
     return json_reply(describe_run(store, run, state_of(request).objects), status_code=201)
 
 
@@ -170,21 +172,24 @@ def create_run(body: RunCreate, caller: Writer, request: Request) -> Response:
 def update_run(ref: str, body: RunPatch, caller: Writer, request: Request) -> Response:
     store = caller.store
     run = resolve_run(store, ref)
-    if body.status is not None and body.status != run.status:
-        if run.status != "running":
-            raise Conflict(f"run {run.number} is {run.status}; its status cannot change again")
-        if body.status == "running":
-            raise InvalidInput("a run can only be set running when it is created")
-        run_store.finish_run(store, run.id, body.status, exit_code=body.exit_code)
-    fields = {k: v for k, v in (("name", body.name), ("message", body.message)) if v is not None}
-    if fields:
-        run_store.set_run_fields(store, run.id, **fields)
-    if body.tags:
-        check_key_budget(store.db, "tags", run.id, list(body.tags), settings_of(request).max_tags)
-        run_store.set_tags(store, run.id, body.tags)
-    changed = body.model_dump(exclude_none=True)
-    record_audit(store.db, caller.user, "run.update",
-                 f"{run.id} {json.dumps(sorted(changed))}")
+    ending = body.status is not None and body.status != run.status
+    if ending and run.status != "running":
+        raise Conflict(f"run {run.number} is {run.status}; its status cannot change again")
+    if ending and body.status == "running":
+        raise InvalidInput("a run can only be set running when it is created")
+    with store.db.write() as w:
+        if ending and not run_store.finish_run(w, run.id, str(body.status),
+                                               exit_code=body.exit_code):
+            ended = run_store.get_run(store, run.id)  # by another writer since it was read
+            raise Conflict(f"run {run.number} is {ended.status}; its status cannot change again")
+        fields = {k: v for k, v in (("name", body.name), ("message", body.message))
+                  if v is not None}
+        run_store.set_run_fields(w, run.id, **fields)
+        if body.tags:
+            check_key_budget(w, "tags", run.id, list(body.tags), settings_of(request).max_tags)
+            run_store.set_tags(w, run.id, body.tags)
+        changed = body.model_dump(exclude_none=True)
+        audit(w, caller.user, "run.update", f"{run.id} {json.dumps(sorted(changed))}")
     return json_reply(describe_run(store, run_store.get_run(store, run.id),
                                    state_of(request).objects))
 
@@ -192,7 +197,8 @@ def update_run(ref: str, body: RunPatch, caller: Writer, request: Request) -> Re
 @router.post("/runs/{ref}/heartbeat", status_code=204, summary="Say a remote run is alive")
 def heartbeat(ref: str, caller: Writer) -> Response:
     run = resolve_run(caller.store, ref)
-    run_store.heartbeat(caller.store, [run.id])
+    with caller.store.db.write() as w:
+        run_store.heartbeat(w, [run.id])
     return Response(status_code=204)
 
 
@@ -206,10 +212,9 @@ def get_params(ref: str, caller: Reader) -> Response:
 def log_params(ref: str, body: ParamsBody, caller: Writer, request: Request) -> Response:
     store = caller.store
     run = resolve_run(store, ref)
-    check_key_budget(store.db, "params", run.id, list(body.params),
-                     settings_of(request).max_params)
-    run_store.log_params(store, run.id, body.params)
     with store.db.write() as w:
+        check_key_budget(w, "params", run.id, list(body.params), settings_of(request).max_params)
+        run_store.log_params(w, run.id, body.params)
         audit(w, caller.user, "params.log", f"{run.id} {json.dumps(sorted(body.params))}")
     return json_reply({"params": run_store.get_params(store, [run.id])[run.id]})
 
@@ -224,7 +229,8 @@ def get_tags(ref: str, caller: Reader) -> Response:
 def set_tags(ref: str, body: TagsBody, caller: Writer, request: Request) -> Response:
     store = caller.store
     run = resolve_run(store, ref)
-    check_key_budget(store.db, "tags", run.id, list(body.tags), settings_of(request).max_tags)
-    run_store.set_tags(store, run.id, body.tags)
-    record_audit(store.db, caller.user, "tags.set", f"{run.id} {json.dumps(sorted(body.tags))}")
+    with store.db.write() as w:
+        check_key_budget(w, "tags", run.id, list(body.tags), settings_of(request).max_tags)
+        run_store.set_tags(w, run.id, body.tags)
+        audit(w, caller.user, "tags.set", f"{run.id} {json.dumps(sorted(body.tags))}")
     return json_reply({"tags": run_store.get_tags(store, [run.id])[run.id]})

@@ -26,14 +26,14 @@ from cairn.remote.bundle import (
     split_referenced,
     validate_bundle,
 )
+from cairn.store.accounts import audit
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Caller, Reader, Writer, state_of
 from cairn.server.bodies import decode_json
 from cairn.server.errors import TooLarge
 from cairn.server.project_objects import project_objects
 from cairn.server.responses import json_reply
-from cairn.store.accounts import record_audit
-from cairn.store.runs import get_run
+from cairn.store.runs import get_run, project_of_run
 
 router = APIRouter(tags=["sync"], responses=ERROR_RESPONSES)
 
@@ -43,8 +43,7 @@ MAX_BUNDLE = 256 * 1024 * 1024
 @router.get("/runs/{run_id}/bundle", summary="A run as a bundle, for pulling")
 def get_bundle(run_id: str, caller: Reader, request: Request) -> Response:
     store = caller.store
-    row = store.db.query_one("SELECT project_id FROM runs WHERE id = ?", (run_id,))
-    if row is None or row[0] != store.project_id:
+    if project_of_run(store, run_id) != store.project_id:
         raise NotFound(f"run {run_id} is not in project {store.project_name!r}")
     state = state_of(request)
     doc = export_run(store, state.objects, get_run(store, run_id)).doc
@@ -80,9 +79,10 @@ def _store_bundle(run_id: str, raw: bytes, caller: Caller, request: Request) -> 
             raise Conflict(f"{len(absent)} objects of run {run_id} are not in project "
                            f"{store.project_name!r} yet (first: {absent[0]}); upload them "
                            "before the run")
-        kept = import_bundle(store, state.objects, doc, author=caller.user)
-    if kept.changed:
-        record_audit(store.db, caller.user, "run.push", run_id)
+        with store.db.write() as w:
+            kept = import_bundle(w, store, state.objects, doc, author=caller.user)
+            if kept.changed:
+                audit(w, caller.user, "run.push", run_id)
     run = kept.run
     body: dict[str, Any] = {"id": run.id, "number": run.number, "created": kept.created}
     if not kept.changed:

@@ -31,6 +31,7 @@ from cairn.server.ui.models_views import (
     page_of_predictions,
     prediction_row,
 )
+from cairn.store import predictions
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
 
@@ -77,20 +78,11 @@ def _reason(exc: Exception) -> str:
     return exc.message if isinstance(exc, CairnError) else str(exc)
 
 
-def served_versions(store: MetaStore, model_id: str) -> list[tuple[int, int]]:
-    """(version, predictions) for every version that has answered, newest version first."""
-    rows = store.db.query("SELECT version, COUNT(*) FROM predictions WHERE model_id = ? "
-                          "GROUP BY version ORDER BY version DESC", (model_id,))
-    return [(int(v), int(n)) for v, n in rows]
-
-
 def pick_version(store: MetaStore, name: str, selector: str | None) -> ModelVersion:
     """The version asked for; else the one that answered last, else production, else latest."""
-    from cairn.serving.predictions import latest_version
-
     if selector:
         return get_version(store, name, selector)
-    served = latest_version(store.db, model_id_of(store, name))
+    served = predictions.latest_version(store.db, model_id_of(store, name))
     if served is not None:
         return get_version(store, name, served)
     found = find_model(store, name)
@@ -170,8 +162,8 @@ def deployment_page(store: MetaStore, objects: ObjectStore, name: str, *,
         names += [k for k in block["metrics"] if k not in names]
     return DeploymentPage(
         model=found, version=mv, run=maybe_run(store, mv.run_id),
-        served=served_versions(store, dep.model_id), settings=settings, report=report,
-        note=note, metric_names=names, charts=live_charts(report),
+        served=predictions.served_versions(store.db, dep.model_id), settings=settings,
+        report=report, note=note, metric_names=names, charts=live_charts(report),
         features=feature_rows(store, dep, report, settings),
         rows=[prediction_row(r, dep.feature_names, task) for r in rows], page=page,
         per_page=per_page, task=task, windows=list(report["live"].items()),
@@ -199,12 +191,10 @@ def feature_rows(store: MetaStore, dep: Deployment, report: Mapping[str, Any],
                  settings: MonitorSettings) -> list[FeatureRow]:
     """Each profiled feature's verdict with its PSI trend and training-vs-live shares."""
     from cairn.serving.monitor import feature_columns
-    from cairn.serving.predictions import recent_predictions
-
     drift = report["drift"]
     if not drift["features"]:
         return []
-    recent = recent_predictions(store.db, dep.model_id, version=dep.version,
+    recent = predictions.recent_predictions(store.db, dep.model_id, version=dep.version,
                                 limit=settings.drift_window)
     names = list(dep.feature_names) or list(dep.profile)
     columns = feature_columns(recent, names)

@@ -59,16 +59,14 @@ class PredictionPage:
 
 def prediction_page(store: MetaStore, objects: ObjectStore, prediction_id: str) -> PredictionPage:
     from cairn.history.describe import describe_run
-    from cairn.serving.predictions import get_predictions
+    from cairn.store.predictions import get_predictions, model_name_of
 
-    found = store.db.query_one(
-        "SELECT m.name FROM predictions p JOIN models m ON m.id = p.model_id "
-        "WHERE p.id = ? AND m.project_id = ?", (prediction_id, store.project_id))
+    found = model_name_of(store.db, store.project_id, prediction_id)
     logged = get_predictions(store.db, [prediction_id]) if found else []
     if not found or not logged:
         raise NotFound(f"no logged prediction has the id {prediction_id!r}",
                        hint="prediction ids are what /predict answered, as p_0190…")
-    name, p = str(found[0]), logged[0]
+    name, p = found, logged[0]
     version: ModelVersion | None = None
     try:
         version = get_version(store, name, p.version)

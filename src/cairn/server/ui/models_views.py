@@ -24,10 +24,10 @@ from cairn.models.registry import (
     list_versions,
 )
 from cairn.objects.base import ObjectStore
-from cairn.serving.predictions import LoggedPrediction, log_counts
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
 from cairn.store.metrics import latest_metrics
+from cairn.store.predictions import LoggedPrediction, log_counts, recent_predictions
 
 ALIAS_ORDER = ("production", "staging", "candidate")
 PER_PAGE = 25
@@ -198,25 +198,11 @@ class PredictionRow:
     outcome: str | None  # "right" | "wrong" for classifiers, output - label for regressors
 
 
-_COLUMNS = "id, version, created_at, inputs, output, latency_ms, label, labelled_at"
-
-
-def _logged(r: Sequence[Any]) -> LoggedPrediction:
-    return LoggedPrediction(
-        id=str(r[0]), version=int(r[1]), created_at=int(r[2]),
-        inputs=json.loads(r[3]) if r[3] is not None else None, output=json.loads(r[4]),
-        latency_ms=float(r[5]), label=json.loads(r[6]) if r[6] is not None else None,
-        labelled_at=int(r[7]) if r[7] is not None else None)
-
-
 def page_of_predictions(store: MetaStore, model_id: str, version: int, page: int,
                         per_page: int) -> list[LoggedPrediction]:
     """One page of a version's predictions, newest first (the log's own order)."""
-    rows = store.db.query(
-        f"SELECT {_COLUMNS} FROM predictions WHERE model_id = ? AND version = ? "
-        "ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-        (model_id, version, per_page, (page - 1) * per_page))
-    return [_logged(r) for r in rows]
+    return recent_predictions(store.db, model_id, version=version, limit=per_page,
+                              offset=(page - 1) * per_page)
 
 
 def summary(inputs: Any, names: Sequence[str], limit: int = SUMMARY_CHARS) -> str:

@@ -21,6 +21,7 @@ from cairn.project import Project
 from cairn.store import runs as run_store
 from cairn.store.artifacts import list_artifacts
 from cairn.store.core import MetaStore
+from cairn.store.metrics import recent_metric_keys
 
 PER_PAGE = 50
 MAX_PER_PAGE = 500
@@ -320,16 +321,6 @@ class Leaderboard:
     filter: str
     mode_given: str = ""  # what the user chose; empty for the metric's usual direction
     error: FilterSyntaxError | None = None
-
-
-def recent_metric_keys(store: MetaStore, recent: int = 1000) -> list[str]:
-    """Metric keys of the latest runs: enough for a chooser, without reading every run."""
-    rows = store.db.query(
-        "SELECT DISTINCT key FROM latest_metrics WHERE run_id IN (SELECT id FROM runs WHERE "
-        "project_id = ? ORDER BY number DESC LIMIT ?) ORDER BY key",
-        (store.project_id, recent),
-    )
-    return [str(r[0]) for r in rows]
 
 
 def leaderboard(store: MetaStore, *, metric: str | None, mode: str | None,
