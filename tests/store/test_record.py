@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,17 @@ def stored_text(store: MetaStore, run_id: str) -> dict[str, Any]:
     return doc
 
 
+def update_record(store: MetaStore, run_id: str,
+                  change: Callable[[RunRecord], RunRecord]) -> None:
+    with store.db.write() as w:
+        run_store.update_record(w, run_id, change)
+
+
 def run_with_raw_record(store: MetaStore, doc: dict[str, Any]) -> str:
     """A finished run whose record column holds ``doc`` as another version wrote it."""
-    run = run_store.create_run(store, command=["python", "train.py"], status="finished",
-                               cwd="/home/ana/churn")
     with store.db.write() as w:
+        run = run_store.create_run(w, store.project_id, command=["python", "train.py"],
+                                   status="finished", cwd="/home/ana/churn")
         w.execute("UPDATE runs SET record = ? WHERE id = ?", (json.dumps(doc), run.id))
     return run.id
 
@@ -110,9 +117,9 @@ def test_unknown_keys_survive_a_change_and_the_write_back(store: MetaStore) -> N
     run_id = run_with_raw_record(store, NEWER_RECORD)
     refused = NotStored("out/model.pkl", "the disk is full")
 
-    run_store.update_record(store, run_id, lambda r: replace(
+    update_record(store, run_id, lambda r: replace(
         r, not_stored=(refused,), warnings=(*r.warnings, "the output could not be stored")))
-    run_store.update_record(store, run_id, lambda r: replace(
+    update_record(store, run_id, lambda r: replace(
         r, fork=ForkNote(from_run="ab" * 16, from_number=1, set={"lr": "0.2"})))
 
     got = stored_text(store, run_id)
@@ -139,10 +146,12 @@ def test_unknown_keys_travel_in_a_bundle(store: MetaStore, project: Project,
     other.store_dir.mkdir(parents=True)
     target = open_store(other)
     try:
-        imported = import_bundle(target, objects, export_run(store, objects, run).doc,
-                                 origin=Origin("team", "http://team.example", run.number))
+        with target.db.write() as w:
+            imported = import_bundle(w, target, objects, export_run(store, objects, run).doc,
+                                     origin=Origin("team", "http://team.example", run.number))
         got = stored_text(target, imported.run.id)
-        again = import_bundle(target, objects, export_run(store, objects, run).doc)
+        with target.db.write() as w:
+            again = import_bundle(w, target, objects, export_run(store, objects, run).doc)
     finally:
         target.close()
     assert got == {**NEWER_RECORD, "origin": {"number": 1, "remote": "team",
@@ -160,7 +169,7 @@ def test_a_value_this_version_cannot_read_is_kept_and_reads_as_absent(
     shown = describe_run(store, run_store.get_run(store, run_id),
                          LocalObjectStore(project.objects_dir))
     assert shown["host"] == {} and shown["warnings"] == []
-    run_store.update_record(store, run_id, lambda r: replace(r, params_file="params.yaml"))
+    update_record(store, run_id, lambda r: replace(r, params_file="params.yaml"))
     assert stored_text(store, run_id) == {**odd, "params_file": "params.yaml"}
 
 

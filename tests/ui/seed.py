@@ -126,9 +126,10 @@ def seed_project(folder: Path) -> Seeded:
         run_store.finish_run(tx, fork.id, "failed", exit_code=1)
 
     with store.db.write() as tx:
-        repro = run_store.create_run(tx, store.project_id, name="baseline-repro",
-                                     status="running", params={"lr": 0.1, "model": "rf", "depth": 5},
-                                     record=base.record, lineage={"reproduces": base.id})
+        repro = run_store.create_run(
+            tx, store.project_id, name="baseline-repro", status="running",
+            params={"lr": 0.1, "model": "rf", "depth": 5}, record=base.record,
+            lineage={"reproduces": base.id})
     training_curves(store, repro.id, 300, 1.0)
     with store.db.write() as tx:
         run_store.finish_run(tx, repro.id, "finished", exit_code=0)

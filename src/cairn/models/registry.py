@@ -10,8 +10,6 @@ means the highest version and cannot be set by hand; aliases cannot look like nu
 from __future__ import annotations
 
 import getpass
-import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field

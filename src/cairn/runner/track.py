@@ -34,8 +34,8 @@ from cairn.settings import Env, Internal, env_db_url, load_settings
 from cairn.store import runs as run_store
 from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import MetaStore
-from cairn.store.record import NotStored, RunRecord
 from cairn.store.metrics import write_series
+from cairn.store.record import NotStored, RunRecord
 from cairn.store.series import Series
 
 BOOTSTRAP_DIR = Path(__file__).parent / "bootstrap"

@@ -16,12 +16,11 @@ from fastapi.responses import FileResponse, Response
 
 from cairn.errors import Conflict, NotFound
 from cairn.objects.tree import read_tree
-from cairn.store.accounts import audit
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, Writer, state_of
 from cairn.server.responses import json_reply
 from cairn.server.uploads import receive_body, safe_rel_path
-from cairn.store.accounts import record_audit
+from cairn.store.accounts import audit
 from cairn.store.artifacts import KINDS, ArtifactRow, add_artifacts, list_artifacts
 from cairn.store.core import MetaStore
 from cairn.store.resolve import resolve_run

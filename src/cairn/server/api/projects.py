@@ -8,8 +8,8 @@ from fastapi.responses import Response
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, SignedIn, state_of
 from cairn.server.responses import json_reply
-from cairn.store.accounts import role_of
 from cairn.store import core
+from cairn.store.accounts import role_of
 from cairn.store.runs import count_runs
 
 router = APIRouter(tags=["projects"], responses=ERROR_RESPONSES)

@@ -20,14 +20,13 @@ from pydantic import BaseModel, Field
 from cairn.errors import Conflict, InvalidInput
 from cairn.history.describe import describe_run
 from cairn.history.listing import RunSummary
-from cairn.store.accounts import audit
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Reader, Writer, state_of
 from cairn.server.bodies import CheckedRoute
 from cairn.server.limits import settings_of
 from cairn.server.responses import json_reply
 from cairn.store import runs as run_store
-from cairn.store.accounts import audit, record_audit
+from cairn.store.accounts import audit
 from cairn.store.core import MetaStore
 from cairn.store.limits import check_key_budget
 from cairn.store.metrics import latest_metrics

@@ -26,13 +26,13 @@ from cairn.remote.bundle import (
     split_referenced,
     validate_bundle,
 )
-from cairn.store.accounts import audit
 from cairn.server.api.documented import ERROR_RESPONSES
 from cairn.server.auth import Caller, Reader, Writer, state_of
 from cairn.server.bodies import decode_json
 from cairn.server.errors import TooLarge
 from cairn.server.project_objects import project_objects
 from cairn.server.responses import json_reply
+from cairn.store.accounts import audit
 from cairn.store.runs import get_run, project_of_run
 
 router = APIRouter(tags=["sync"], responses=ERROR_RESPONSES)
