@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cairn.server.accounts import audit_entries
 
 from cairn.objects.hashing import hash_bytes
 from cairn.project import Project
 from cairn.store import runs as run_store
+from cairn.store.accounts import audit_entries
 from cairn.store.artifacts import list_artifacts
 from cairn.store.core import open_store
 from cairn.store.metrics import metric_keys
