@@ -136,9 +136,8 @@ class ServedModel:
         """Refuse a request without a token of ``cairn server``'s accounts (401) or whose user
         lacks ``role`` in this project (403). The checker remembers answers for a few seconds,
         so a revoked token stops working within that time."""
-        from cairn.errors import PermissionDenied
+        from cairn.errors import PermissionDenied, Unauthenticated
         from cairn.server.accounts import allows
-        from cairn.server.errors import Unauthenticated
 
         assert self.tokens is not None
         if token is None:
