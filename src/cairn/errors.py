@@ -1,24 +1,34 @@
 """The one error tree of cairn.
 
 Every error a user can cause or meet is a ``CairnError``. It carries the exit code the CLI
-returns, an HTTP status for the servers, and an optional hint. Presentation lives in exactly
-one place per face (``cli.main`` for the terminal, the server's exception handler for HTTP);
-errors themselves only describe what went wrong.
+returns, an HTTP status for the servers, a stable ``code`` for JSON, and an optional hint.
+Errors only describe what went wrong (with the data a face may show, such as a column);
+presentation lives in one place per face: ``cli.main.render_error`` for the terminal and
+``_http.errors`` for the JSON both servers answer. An error met only by a server takes the
+exit code of the branch it sits on, so every leaf means the same thing to a script.
 
-    CairnError
+    CairnError                                                        exit 1, HTTP 500
     ├── NotFound            unknown run, object, model, file            exit 2, HTTP 404
+    │   └── UnknownPredictions  feedback for predictions never logged   exit 2, HTTP 404
     ├── Ambiguous           a reference matching several runs           exit 2, HTTP 409
     ├── InvalidInput        malformed filter, params file, option       exit 2, HTTP 400
-    │   └── FilterSyntaxError   carries the column position
+    │   ├── FilterSyntaxError   carries the expression and the column   exit 2, HTTP 400
+    │   ├── SchemaMismatch      input that does not fit a model         exit 2, HTTP 422
+    │   ├── UnsupportedMediaType  a body not sent as JSON (or CSV)      exit 2, HTTP 415
+    │   └── TooLarge            a body or request over a server's limit exit 2, HTTP 413
     ├── Conflict            an existing folder, a finished run          exit 1, HTTP 409
     ├── Corrupt             an object whose bytes do not match its id   exit 3, HTTP 500
     ├── StoreUnavailable    the metadata or object store cannot be used exit 4, HTTP 503
     │   └── StoreFull           no space left where the store lives     exit 4, HTTP 507
     ├── PermissionDenied    a folder cairn may not write to; a role     exit 5, HTTP 403
+    │   └── Unauthenticated     a request without a usable token        exit 5, HTTP 401
     └── MissingExtra        an optional dependency is not installed     exit 6, HTTP 501
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 
 class CairnError(Exception):
@@ -33,11 +43,30 @@ class CairnError(Exception):
         self.message = message
         self.hint = hint
 
+    def details(self) -> dict[str, Any]:
+        """Facts beyond the sentence that a client can act on (JSON keys of the HTTP face)."""
+        return {}
+
 
 class NotFound(CairnError):
     exit_code = 2
     http_status = 404
     code = "not_found"
+
+
+class UnknownPredictions(NotFound):
+    """Feedback for predictions this model never logged; ``ids`` are the unknown ones."""
+
+    def __init__(self, ids: Sequence[str], total: int) -> None:
+        shown = ", ".join(ids[:3]) + (", …" if len(ids) > 3 else "")
+        what = ("no logged prediction has the id " + ids[0] if len(ids) == 1 and total == 1
+                else f"{len(ids)} of {total} prediction ids are unknown ({shown})")
+        super().__init__(what + "; nothing was recorded",
+                         hint="send the prediction_id values that /predict answered")
+        self.ids = list(ids)
+
+    def details(self) -> dict[str, Any]:
+        return {"unknown": self.ids[:100]}
 
 
 class Ambiguous(CairnError):
@@ -58,10 +87,31 @@ class FilterSyntaxError(InvalidInput):
     code = "invalid_filter"
 
     def __init__(self, message: str, *, expression: str, position: int) -> None:
-        pointer = f"  {expression}\n  {' ' * position}^"
-        super().__init__(f"{message} at column {position + 1}", hint=pointer)
+        super().__init__(f"{message} at column {position + 1}")
         self.expression = expression
         self.position = position
+
+    def details(self) -> dict[str, Any]:
+        return {"position": self.position}
+
+
+class SchemaMismatch(InvalidInput):
+    """Well-formed input that does not fit the model's signature."""
+
+    http_status = 422
+    code = "schema_mismatch"
+
+
+class UnsupportedMediaType(InvalidInput):
+    http_status = 415
+    code = "unsupported_media_type"
+
+
+class TooLarge(InvalidInput):
+    """A request body, a label or a number of rows over what a server takes."""
+
+    http_status = 413
+    code = "too_large"
 
 
 class Conflict(CairnError):
@@ -93,6 +143,13 @@ class PermissionDenied(CairnError):
     exit_code = 5
     http_status = 403
     code = "permission_denied"
+
+
+class Unauthenticated(PermissionDenied):
+    """No usable token came with a request to a server that requires one."""
+
+    http_status = 401
+    code = "unauthenticated"
 
 
 class MissingExtra(CairnError):

@@ -74,16 +74,7 @@ class Internal:
     RUN_ID = "CAIRN_RUN_ID"  # cairn run -> the tracked script: the SDK joins this run
     BOOT_OUT = "CAIRN_BOOT_OUT"  # cairn run -> the bootstrap: where it writes what it saw
     FEEDBACK_DATA = "CAIRN_FEEDBACK_DATA"  # cairn retrain -> the training script (README)
-    SERVER_STORE = "CAIRN_SERVER_STORE"  # cairn server --workers N -> each worker
-    SERVER_NO_AUTH = "CAIRN_SERVER_NO_AUTH"
-    BIND_HOST = "CAIRN_BIND_HOST"  # both servers -> their workers: the Host rule
-    ALLOWED_HOSTS = "CAIRN_ALLOWED_HOSTS"
-    SERVE_REF = "CAIRN_SERVE_REF"  # cairn serve --workers N -> each worker
-    SERVE_BATCH_MAX_SIZE = "CAIRN_SERVE_BATCH_MAX_SIZE"
-    SERVE_BATCH_MAX_LATENCY_MS = "CAIRN_SERVE_BATCH_MAX_LATENCY_MS"
-    SERVE_NO_LOG = "CAIRN_SERVE_NO_LOG"
-    SERVE_MAX_ROWS = "CAIRN_SERVE_MAX_ROWS"
-    SERVE_AUTH = "CAIRN_SERVE_AUTH"  # "predictions,feedback", the endpoints that need a token
+    HTTP_APP = "CAIRN_HTTP_APP"  # both servers --workers N -> each worker: the app's spec
 
 
 DEFAULT_LIMIT = 1000

@@ -1,12 +1,12 @@
 """Real servers on 127.0.0.1 for the tests: cairn's app under uvicorn, and moto's S3 server.
 
 uvicorn runs in a thread of the test process (as httpx's own tests do), on a socket bound
-here to a free port, so a test can stop it mid-transfer and start it again on the same port.
+by ``_http.launch.listen`` to a free port, so a test can stop it mid-transfer and start it
+again on the same port.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from cairn._http.launch import listen
 from cairn.project import Project
 from cairn.server.app import create_app
 from cairn.server.state import ServerState
@@ -46,9 +47,7 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self.app = create_app(self.project, auth=self.auth, max_upload=self.max_upload)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
+        sock = listen("127.0.0.1", self.port)  # as cairn server binds it
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", lifespan="on",
                                 timeout_graceful_shutdown=1)

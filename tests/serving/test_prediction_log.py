@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from cairn._util.ids import now_ms, uuid7_hex
-from cairn.errors import InvalidInput, NotFound
+from cairn.errors import InvalidInput, NotFound, UnknownPredictions
 from cairn.project import Project
 from cairn.serving.feedback import (
-    UnknownPredictions,
     apply_feedback,
     parse_feedback,
     submit_feedback,

@@ -6,12 +6,10 @@ import math
 
 import pytest
 
-from cairn.errors import InvalidInput
+from cairn.errors import InvalidInput, SchemaMismatch, UnsupportedMediaType
 from cairn.serving.protocols import (
     Column,
     InputSpec,
-    SchemaMismatch,
-    UnsupportedMediaType,
     load_json,
     parse_invocations,
     parse_oip,

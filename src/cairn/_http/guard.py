@@ -12,26 +12,26 @@ held in memory before its 401. In order, for each HTTP request:
    send without asking (forms and ``text/plain``). Form paths (the sign-in form, which carries
    its own CSRF token) are exempt from the second rule only.
 3. ``authenticate`` (when given) may refuse a write before its body is read.
-4. The body is counted while it streams in, chunked or not; past ``body_limit`` the answer is
-   413 and the application's own answer is dropped.
+4. The body is counted while it streams in, chunked or not; past ``body_limit`` the
+   application's ``receive`` raises ``TooLarge``, the answer is 413 and whatever the
+   application made of the cut-off body is dropped. This is the only body-size check of both
+   servers: their handlers read bodies without counting.
 
 Every response gets ``nosniff``, a Content-Security-Policy and ``X-Frame-Options: DENY``.
-Refusals are the servers' JSON error body, ``{"error": {"code", "message"}}``.
+Refusals are ``CairnError``s, answered as the servers' one JSON error (``_http.errors``).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from cairn._http.errors import encode_error
 from cairn._util.sizes import human_size
-from cairn.errors import CairnError
-from cairn.settings import Internal
+from cairn.errors import CairnError, InvalidInput, PermissionDenied, TooLarge
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -42,8 +42,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Authenticate = Callable[[Scope], Awaitable[CairnError | None]]
 BodyLimit = Callable[[str, str], int]
 
-ENV_BIND_HOST = Internal.BIND_HOST
-ENV_ALLOWED_HOSTS = Internal.ALLOWED_HOSTS
 DEFAULT_BODY_LIMIT = 16 * 1024 * 1024
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost",
@@ -65,10 +63,6 @@ SECURITY_HEADERS = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"referrer-policy", b"same-origin"),
 )
-
-
-class BodyTooLarge(Exception):
-    """Raised inside the application's ``receive`` once a body passes its limit."""
 
 
 def _is_loopback(name: str) -> bool:
@@ -102,18 +96,6 @@ class HostRule:
 
     bind: str | None = None
     allowed: tuple[str, ...] = ()
-
-    @classmethod
-    def from_env(cls) -> HostRule:
-        """The rule ``cairn server`` or ``cairn serve`` handed to its worker processes."""
-        names = os.environ.get(ENV_ALLOWED_HOSTS, "")
-        return cls(bind=os.environ.get(ENV_BIND_HOST) or None,
-                   allowed=tuple(n for n in names.split(",") if n))
-
-    def to_env(self) -> None:
-        """Hand this rule to worker processes (read back by ``from_env``)."""
-        os.environ[ENV_BIND_HOST] = self.bind or ""
-        os.environ[ENV_ALLOWED_HOSTS] = ",".join(self.allowed)
 
     def allows(self, host: str, local_address: str | None) -> bool:
         name = _host_name(host)
@@ -155,20 +137,6 @@ def _headers(scope: Scope) -> dict[str, str]:
     return found
 
 
-def error_body(status: int, code: str, message: str, hint: str | None = None
-               ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """A refusal as the servers' JSON error: status, headers and body."""
-    error: dict[str, str] = {"code": code, "message": message}
-    if hint:
-        error["hint"] = hint
-    body = json.dumps({"error": error}).encode()
-    headers = [(b"content-type", b"application/json"),
-               (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    return status, headers, body
-
-
 class _Reply:
     """The response side of one exchange: adds the headers, and can replace the app's answer."""
 
@@ -187,12 +155,11 @@ class _Reply:
                                   *(h for h in SECURITY_HEADERS if h[0] not in names)]
         await self._send(message)
 
-    async def refuse(self, status: int, code: str, message: str, hint: str | None = None
-                     ) -> None:
+    async def refuse(self, error: CairnError) -> None:
         """Answer with an error instead of the app, unless the app's answer has begun."""
         if self.started or self.replaced:
             return
-        status, headers, body = error_body(status, code, message, hint)
+        status, headers, body = encode_error(error)
         await self.send({"type": "http.response.start", "status": status, "headers": headers})
         await self.send({"type": "http.response.body", "body": body})
         self.replaced = True
@@ -223,12 +190,12 @@ class HttpGuard:
         reply = _Reply(send)
         refusal = await self._refusal(scope)
         if refusal is not None:
-            await reply.refuse(*refusal)
+            await reply.refuse(refusal)
             return
         limit = self.limit_for(scope["method"], scope["path"])
         declared = _headers(scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            await reply.refuse(*_too_large(limit, int(declared)))
+            await reply.refuse(too_large(limit, int(declared)))
             return
         counted = 0
         exceeded = False
@@ -236,18 +203,18 @@ class HttpGuard:
         async def limited_receive() -> Message:
             nonlocal counted, exceeded
             if exceeded:
-                raise BodyTooLarge(limit)
+                raise too_large(limit)
             message = await receive()
             if message["type"] == "http.request":
                 counted += len(message.get("body", b""))
                 if counted > limit:
                     exceeded = True
-                    raise BodyTooLarge(limit)
+                    raise too_large(limit)
             return message
 
         async def guarded_send(message: Message) -> None:
             if exceeded:  # whatever the app made of the cut-off body, the answer is 413
-                await reply.refuse(*_too_large(limit))
+                await reply.refuse(too_large(limit))
                 return
             await reply.send(message)
 
@@ -257,40 +224,39 @@ class HttpGuard:
             if not exceeded:
                 raise
         if exceeded:
-            await reply.refuse(*_too_large(limit))
+            await reply.refuse(too_large(limit))
 
-    async def _refusal(self, scope: Scope) -> tuple[int, str, str, str | None] | None:
-        """Why the request may not reach the app (status, code, message, hint), or None."""
+    async def _refusal(self, scope: Scope) -> CairnError | None:
+        """Why the request may not reach the app, or None."""
         headers = _headers(scope)
         host = headers.get("host", "")
         server = scope.get("server")
         local = str(server[0]) if server else None
         if not self.hosts.allows(host, local):
-            return (400, "invalid_input", f"host not allowed: {host or '(none)'}",
-                    "start the server with --allowed-host NAME to answer to that name")
+            return InvalidInput(
+                f"host not allowed: {host or '(none)'}",
+                hint="start the server with --allowed-host NAME to answer to that name")
         if scope["method"] not in WRITE_METHODS:
             return None
         origin = headers.get("origin")
         if origin is not None and not _origin_matches(origin, host):
-            return (403, "permission_denied",
-                    f"a write from another site ({origin}) is not allowed", None)
+            return PermissionDenied(f"a write from another site ({origin}) is not allowed")
         if scope["path"] in self.form_paths:
             return None
         content_type = headers.get("content-type")
         plain = content_type is None or _media_type(content_type) in SIMPLE_TYPES
         if plain and "authorization" not in headers and CLIENT_HEADER not in headers:
-            return (403, "permission_denied",
-                    "a write must send Authorization, X-Cairn-Client or a JSON Content-Type",
-                    "send the body with Content-Type: application/json")
+            return PermissionDenied(
+                "a write must send Authorization, X-Cairn-Client or a JSON Content-Type",
+                hint="send the body with Content-Type: application/json")
         if self.authenticate is not None:
-            error = await self.authenticate(scope)
-            if error is not None:
-                return error.http_status, error.code, error.message, error.hint
+            return await self.authenticate(scope)
         return None
 
 
-def _too_large(limit: int, size: int | None = None) -> tuple[int, str, str, str | None]:
+def too_large(limit: int, size: int | None = None) -> TooLarge:
+    """The one refusal of a body over ``limit`` bytes (``size``, when it was declared)."""
     got = f"the request body is {human_size(size, 1024)}" if size is not None else (
         "the request body is larger")
     most = human_size(limit, 1024)
-    return 413, "too_large", f"{got}, over this server's limit: it takes at most {most} here", None
+    return TooLarge(f"{got}, over this server's limit: it takes at most {most} here")

@@ -1,7 +1,8 @@
 """The ``cairn`` command: a lazy group, so ``cairn --help`` imports no command's code.
 
-Errors are rendered here and only here: a ``CairnError`` becomes one line on stderr (plus a
-hint) and its exit code; ``--debug`` or ``CAIRN_DEBUG=1`` shows the traceback instead.
+Errors are rendered here and only here (``render_error``): a ``CairnError`` becomes one line
+on stderr (plus a caret under a filter's column, plus a hint) and its exit code; ``--debug``
+or ``CAIRN_DEBUG=1`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from cairn.errors import CairnError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attribute, one-line help shown by `cairn --help`)
@@ -86,9 +90,7 @@ def main(argv: list[str] | None = None) -> None:
 
         if debug_enabled():
             raise
-        print(f"cairn: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"  {exc.hint}" if "\n" not in exc.hint else exc.hint, file=sys.stderr)
+        print(render_error(exc), file=sys.stderr)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
@@ -104,6 +106,19 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         _quiet_broken_pipe()
     sys.exit(0)
+
+
+def render_error(exc: CairnError) -> str:
+    """What the terminal shows of ``exc``: its sentence, the caret under a filter's column,
+    and its hint, each indented line under the first."""
+    from cairn.errors import FilterSyntaxError
+
+    lines = [f"cairn: error: {exc.message}"]
+    if isinstance(exc, FilterSyntaxError):
+        lines += [f"  {exc.expression}", f"  {' ' * exc.position}^"]
+    if exc.hint:
+        lines += [f"  {line}" for line in exc.hint.splitlines()]
+    return "\n".join(lines)
 
 
 def _check_arguments(args: list[str]) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from cairn.cli.render import console, print_json
+from cairn.errors import Corrupt
 
 
 @click.command()
@@ -43,8 +42,6 @@ def fsck(as_json: bool) -> None:
             out.print(f"[bold red]missing[/] {oid}  (a stored folder refers to it)")
         if not report.corrupt and not report.missing:
             out.print(f"[green]ok[/]: {report.checked} objects checked, all intact")
-        else:
-            out.print(f"{report.checked} objects checked: {len(report.corrupt)} corrupt, "
-                      f"{len(report.missing)} missing")
     if report.corrupt or report.missing:
-        sys.exit(3)
+        raise Corrupt(f"{report.checked} objects checked: {len(report.corrupt)} corrupt, "
+                      f"{len(report.missing)} missing")

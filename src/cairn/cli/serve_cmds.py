@@ -64,7 +64,8 @@ def serve(ref: str, host: str, port: int, workers: int, batch_max_size: int | No
     An alias is resolved when the server starts: after moving it, restart the server.
     """
     from cairn._http.guard import HostRule
-    from cairn.serving.server import ServeConfig, check_port, pin_ref, run
+    from cairn._http.launch import listen
+    from cairn.serving.server import ServeConfig, pin_ref, run
 
     access = serve_auth(host, auth)
     project, store = open_project(reap=False)
@@ -77,20 +78,20 @@ def serve(ref: str, host: str, port: int, workers: int, batch_max_size: int | No
                   file=sys.stderr, flush=True)
     store.close()
     pinned, described = pin_ref(project, ref)
-    check_port(host, port)
-    HostRule(bind=host, allowed=allowed_hosts).to_env()  # read by each worker's app
+    sock = listen(host, port)
     if workers > 1:  # fail here, in one sentence, rather than once per worker
         _check_loads(project, pinned)
     shown = f"[{host}]" if ":" in host else host
+    port = sock.getsockname()[1]
     tokens = ("tokens needed" if access.predictions else
               "tokens needed for /feedback" if access.feedback else "no tokens needed")
     print(f"cairn · serving {described} on http://{shown}:{port} · {workers} worker"
           f"{'s' if workers > 1 else ''} · {tokens} · POST /predict · GET /monitor · "
           "Ctrl-C stops", file=sys.stderr, flush=True)
-    run(project, ServeConfig(ref=pinned, host=host, port=port, workers=workers,
-                             batch_max_size=batch_max_size,
+    run(project, ServeConfig(ref=pinned, batch_max_size=batch_max_size,
                              batch_max_latency_ms=batch_max_latency_ms,
-                             log_predictions=not no_log, max_rows=max_rows, auth=access))
+                             log_predictions=not no_log, max_rows=max_rows, auth=access),
+        sock, workers=workers, hosts=HostRule(bind=host, allowed=allowed_hosts))
 
 
 def serve_auth(host: str, auth: bool | None) -> ServeAuth:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
-import socket
 import sys
 from typing import TYPE_CHECKING
 
@@ -59,53 +57,26 @@ def server(ctx: click.Context, host: str, port: int, workers: int, no_auth: bool
 
 def _serve(host: str, port: int, workers: int, *, auth: bool,
            allowed_hosts: tuple[str, ...] = ()) -> None:
-    import uvicorn
-
     from cairn._http.guard import HostRule
+    from cairn._http.launch import listen, serve
     from cairn.cli.context import open_project
-    from cairn.server.app import ENV_NO_AUTH, ENV_STORE, create_app
+    from cairn.server.app import server_spec
     from cairn.store.accounts import list_users
 
     project, store = open_project(reap=False)
     users = list_users(store.db)
     store.close()
+    sock = listen(host, port)
     err = err_console()
-    where = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    where = f"http://{host if ':' not in host else f'[{host}]'}:{sock.getsockname()[1]}"
     err.print(f"cairn server · project {project.root} · {where}")
     if auth and not users:
         err.print("[yellow]no users yet[/]: cairn server user add NAME --admin, then "
                   "cairn server token create NAME")
     if not auth:
         err.print("[yellow]no authentication[/]: every request acts as you, with full rights")
-    if workers == 1:
-        hosts = HostRule(bind=host, allowed=allowed_hosts)
-        uvicorn.run(create_app(project, auth=auth, hosts=hosts), host=host, port=port,
-                    log_level="info")
-        return
-    HostRule(bind=host, allowed=allowed_hosts).to_env()
-    os.environ[ENV_STORE] = str(project.store_dir)
-    os.environ[ENV_NO_AUTH] = "0" if auth else "1"
-    _run_workers(host, port, workers)
-
-
-def _run_workers(host: str, port: int, workers: int) -> None:
-    """Several worker processes on one listening socket, bound here with the TCP protocol set.
-
-    uvicorn binds a shared socket with protocol 0, and asyncio sets ``TCP_NODELAY`` on
-    accepted connections only when the listening socket says TCP: without it every small
-    reply waits ~40 ms for Nagle's algorithm.
-    """
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    config = uvicorn.Config("cairn.server.app:app_from_env", factory=True, host=host, port=port,
-                            workers=workers, log_level="info")
-    Multiprocess(config, sockets=[sock]).run()
+    spec = server_spec(project, auth=auth, hosts=HostRule(bind=host, allowed=allowed_hosts))
+    serve(spec, sock, workers=workers, log_level="info")
 
 
 @server.group()

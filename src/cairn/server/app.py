@@ -12,28 +12,28 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import import_module
+from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from cairn._http.guard import DEFAULT_BODY_LIMIT, HostRule, HttpGuard, Scope
-from cairn.errors import CairnError, InvalidInput
+from cairn._http.launch import AppSpec
+from cairn.errors import CairnError
 from cairn.project import Project
 from cairn.server.api.sync import MAX_BUNDLE
 from cairn.server.auth import identify, reader
 from cairn.server.errors import install_error_handlers
 from cairn.server.responses import json_reply
 from cairn.server.state import DEFAULT_MAX_UPLOAD, ServerState, project_at
-from cairn.settings import Internal, load_settings
+from cairn.settings import load_settings
 
 API_PREFIX = "/api/v1"
 # Matched in this order: the sync traffic (thousands of small uploads) first.
 _API_MODULES = ("objects", "sync", "runs", "metrics", "artifacts", "logs", "lineage", "projects")
 
-# What ``cairn server --workers N`` hands to each worker process (see ``app_from_env``).
-ENV_STORE = Internal.SERVER_STORE
-ENV_NO_AUTH = Internal.SERVER_NO_AUTH
 
 # The sign-in form: posted by a browser without a token, it carries its own CSRF token.
 FORM_PATHS = ("/login", "/logout")
@@ -61,8 +61,7 @@ def create_app(
     ``auth=False`` answers every request as the local user with the admin role: only for a
     server that listens on localhost. ``max_upload`` (bytes per object) defaults to
     ``[server] max_upload`` in the project's config, else 5 GiB. ``hosts`` names the
-    ``Host`` values answered (default: what ``cairn server`` handed its workers, else any
-    except a foreign name on a loopback connection).
+    ``Host`` values answered (default: any except a foreign name on a loopback connection).
     """
     project = project_at(project_or_store_dir)
     state = ServerState(project, auth=auth, max_upload=_max_upload(project, max_upload))
@@ -133,14 +132,17 @@ def _install_guard(app: FastAPI, state: ServerState, hosts: HostRule | None) -> 
             return exc
         return None
 
-    app.add_middleware(HttpGuard, hosts=hosts if hosts is not None else HostRule.from_env(),
-                       body_limit=body_limit, authenticate=authenticate,
-                       form_paths=FORM_PATHS)
+    app.add_middleware(HttpGuard, hosts=hosts, body_limit=body_limit,
+                       authenticate=authenticate, form_paths=FORM_PATHS)
 
 
-def app_from_env() -> FastAPI:
-    """The application of a worker process started by ``cairn server --workers N``."""
-    store = os.environ.get(ENV_STORE)
-    if not store:
-        raise InvalidInput(f"{ENV_STORE} names no store; start workers with cairn server")
-    return create_app(store, auth=os.environ.get(ENV_NO_AUTH) != "1")
+def server_spec(project: Project, *, auth: bool, hosts: HostRule) -> AppSpec:
+    """What ``cairn server`` runs, in each of its workers (see ``_http.launch``)."""
+    return AppSpec(f"{__name__}:app_from_config", hosts=hosts, config={
+        "root": str(project.root), "store_dir": str(project.store_dir), "auth": auth})
+
+
+def app_from_config(config: dict[str, Any], hosts: HostRule) -> FastAPI:
+    """The application of ``server_spec``."""
+    project = Project(root=Path(config["root"]), store_dir=Path(config["store_dir"]))
+    return create_app(project, auth=bool(config["auth"]), hosts=hosts)

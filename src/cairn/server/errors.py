@@ -1,8 +1,10 @@
 """Every error the server answers is JSON: ``{"error": {"code", "message"}}``, never HTML.
 
-One place maps the ``CairnError`` tree to HTTP (its ``http_status`` and ``code``); request
-validation errors become 400 with the field that is wrong; anything unexpected is a 500 with
-a plain sentence (the traceback goes to the server's log, not to the client).
+The ``CairnError`` tree is answered in the one shape of ``_http.errors`` (its
+``http_status``, ``code``, hint and details); request validation errors become 400 with the
+field that is wrong; anything unexpected is a 500 with a plain sentence (the traceback goes to
+the server's log, not to the client). A page a browser asks for without a token is the one
+exception: it is sent to the sign-in form.
 """
 
 from __future__ import annotations
@@ -12,40 +14,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cairn.errors import CairnError, FilterSyntaxError
+from cairn._http.errors import error_response, status_response
+from cairn.errors import CairnError, Unauthenticated
+
+__all__ = ["Unauthenticated", "install_error_handlers"]  # Unauthenticated: for older imports
 
 log = logging.getLogger("cairn.server")
-
-_STATUS_CODES = {
-    400: "invalid_input", 401: "unauthenticated", 403: "permission_denied", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "unsupported_media_type",
-}
-
-
-class Unauthenticated(CairnError):
-    """No usable token came with a request to a server that requires one."""
-
-    exit_code = 5
-    http_status = 401
-    code = "unauthenticated"
-
-
-class TooLarge(CairnError):
-    """A request body over the server's limit."""
-
-    exit_code = 2
-    http_status = 413
-    code = "too_large"
-
-
-def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {"code": code, "message": message}
-    body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def _wants_html(request: Request) -> bool:
@@ -58,9 +35,7 @@ async def _cairn_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CairnError)
     if isinstance(exc, Unauthenticated) and _wants_html(request):
         return RedirectResponse("/login", status_code=303)
-    position = exc.position if isinstance(exc, FilterSyntaxError) else None
-    return error_response(exc.http_status, exc.code, exc.message, hint=exc.hint,
-                          position=position)
+    return error_response(exc)
 
 
 def _field(loc: Any) -> str:
@@ -72,29 +47,26 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if not errors:
-        return error_response(400, "invalid_input", "the request is not valid")
+        return status_response(400, "the request is not valid")
     first = errors[0]
     where = _field(first.get("loc", ()))
     message = f"{where}: {first.get('msg', 'is not valid')}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problems)"
-    return error_response(400, "invalid_input", message)
+    return status_response(400, message)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = _STATUS_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else "the request failed"
     if exc.status_code == 404 and message == "Not Found":
         message = f"no such page: {request.url.path}"
-    reply = error_response(exc.status_code, code, message)
-    reply.headers.update(exc.headers or {})  # e.g. the Allow of a 405
-    return reply
+    return status_response(exc.status_code, message, headers=exc.headers)  # e.g. a 405's Allow
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error answering %s %s", request.method, request.url.path)
-    return error_response(500, "internal", "the server failed to answer; see its log")
+    return status_response(500, "the server failed to answer; see its log", code="internal")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,10 +1,11 @@
 """Receiving request bodies in constant memory, and checking the paths clients send.
 
 An upload goes chunk by chunk into a temporary file next to the object store (same
-filesystem) while it is hashed, so a 5 GiB object costs one buffer of memory. A body over
-the limit is refused with 413 as soon as its declared length or its running size shows it;
-a body whose hash is not the oid it claims is refused with 400; in both cases nothing is
-stored and the temporary file is removed. A full disk is ``StoreFull`` (507), not a 500.
+filesystem) while it is hashed, so a 5 GiB object costs one buffer of memory. The HTTP guard
+refuses a body over the server's ``max_upload`` with 413 as soon as its declared length or its
+running size shows it (reading then raises ``TooLarge``); a body whose hash is not the oid it
+claims is refused with 400; in both cases nothing is stored and the temporary file is
+removed. A full disk is ``StoreFull`` (507), not a 500.
 
 While it is written, an upload's file is locked (``flock``); a server killed mid-upload
 releases the lock, so ``remove_abandoned_uploads`` at start-up can tell its leftovers from the
@@ -23,9 +24,7 @@ from pathlib import Path
 import blake3
 from fastapi import Request
 
-from cairn._util.sizes import human_size
 from cairn.errors import InvalidInput, StoreFull
-from cairn.server.errors import TooLarge
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 UPLOAD_PREFIX = "upload-"
@@ -38,22 +37,8 @@ class Received:
     size: int
 
 
-def check_declared_size(request: Request, limit: int) -> None:
-    declared = request.headers.get("content-length")
-    if declared is None:
-        return
-    try:
-        size = int(declared)
-    except ValueError:
-        raise InvalidInput(f"Content-Length {declared!r} is not a number") from None
-    if size > limit:
-        raise TooLarge(f"the upload is {human_size(size, 1024)}; this server takes at most "
-                       f"{human_size(limit, 1024)} per object")
-
-
-async def receive_body(request: Request, folder: Path, limit: int) -> Received:
+async def receive_body(request: Request, folder: Path) -> Received:
     """Stream the body into a new file under ``folder``; the caller removes or keeps it."""
-    check_declared_size(request, limit)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{UPLOAD_PREFIX}{uuid.uuid4().hex}"
     try:
@@ -70,9 +55,6 @@ async def receive_body(request: Request, folder: Path, limit: int) -> Received:
         try:
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > limit:
-                    raise TooLarge(f"the upload is over this server's limit of "
-                                   f"{human_size(limit, 1024)} per object")
                 hasher.update(chunk)
                 view = memoryview(chunk)
                 while view:

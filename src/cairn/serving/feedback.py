@@ -27,27 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cairn._util.ids import now_ms
-from cairn.errors import InvalidInput, NotFound
+from cairn.errors import InvalidInput, TooLarge, UnknownPredictions
 from cairn.serving.predictions import prediction_time_ms
-from cairn.serving.protocols import PayloadTooLarge
 from cairn.store.db import Database
 from cairn.store.predictions import label_targets, write_labels
 
 MAX_BATCH = 100_000
 MAX_LABEL_BYTES = 64 * 1024
 GRACE_MS = 3_000
-
-
-class UnknownPredictions(NotFound):
-    """Feedback for predictions this model never logged."""
-
-    def __init__(self, ids: Sequence[str], total: int) -> None:
-        shown = ", ".join(ids[:3]) + (", …" if len(ids) > 3 else "")
-        what = ("no logged prediction has the id " + ids[0] if len(ids) == 1 and total == 1
-                else f"{len(ids)} of {total} prediction ids are unknown ({shown})")
-        super().__init__(what + "; nothing was recorded",
-                         hint="send the prediction_id values that /predict answered")
-        self.ids = list(ids)
 
 
 @dataclass(frozen=True)
@@ -83,7 +70,7 @@ def parse_feedback(body: Any) -> list[tuple[str, str]]:
         except ValueError as exc:
             raise InvalidInput(f"{where}label for {pid} is not a finite JSON value") from exc
         if len(label) > MAX_LABEL_BYTES:  # json.dumps escapes to ASCII: characters are bytes
-            raise PayloadTooLarge(f"{where}the label for {pid} is {len(label):,} bytes of JSON; "
+            raise TooLarge(f"{where}the label for {pid} is {len(label):,} bytes of JSON; "
                                   f"a label may have at most {MAX_LABEL_BYTES:,}")
         out.append((pid, label))
     return out

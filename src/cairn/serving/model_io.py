@@ -14,8 +14,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from cairn.errors import CairnError
-from cairn.serving.protocols import NUMBER, Column, InputSpec, SchemaMismatch
+from cairn.errors import CairnError, SchemaMismatch
+from cairn.serving.protocols import NUMBER, Column, InputSpec
 
 if TYPE_CHECKING:
     from cairn.models.loading import LoadedModel

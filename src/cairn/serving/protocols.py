@@ -29,27 +29,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cairn.errors import InvalidInput
+from cairn.errors import InvalidInput, SchemaMismatch, TooLarge, UnsupportedMediaType
 
 NUMBER, INTEGER, STRING, BOOL, ANY = "number", "integer", "string", "bool", "any"
-
-
-class SchemaMismatch(InvalidInput):
-    """Well-formed input that does not fit the model's signature."""
-
-    http_status = 422
-    code = "schema_mismatch"
-
-
-class UnsupportedMediaType(InvalidInput):
-    http_status = 415
-    code = "unsupported_media_type"
-
-
-class PayloadTooLarge(InvalidInput):
-    http_status = 413
-    code = "payload_too_large"
-
 
 DEFAULT_MAX_ROWS = 10_000
 JSON = "application/json"
@@ -59,7 +41,7 @@ CSV_TYPES = ("text/csv", "application/csv")
 def check_rows(count: int, max_rows: int | None, field: str) -> None:
     """Refuse a request of more than ``max_rows`` rows before any of them is checked."""
     if max_rows is not None and count > max_rows:
-        raise PayloadTooLarge(f"{field} has {count:,} rows; this server takes at most "
+        raise TooLarge(f"{field} has {count:,} rows; this server takes at most "
                               f"{max_rows:,} per request")
 
 

@@ -2,73 +2,45 @@
 
 The reference is resolved once, before any worker starts, and pinned to its version number
 (``churn@production`` -> ``churn@3``): every worker serves the same version even if the alias
-moves while they start, and a moved alias takes effect at the next start.
-
-With ``--workers N`` uvicorn binds the socket itself with protocol number 0, and asyncio only
-sets ``TCP_NODELAY`` on accepted sockets whose protocol is TCP, so small answers would wait
-for Nagle's algorithm (about 40 ms a request). The HTTP protocol class here sets
-``TCP_NODELAY`` on every accepted connection, whatever the worker count.
+moves while they start, and a moved alias takes effect at the next start. Sockets, workers
+and ``TCP_NODELAY`` are the HTTP layer's (``_http.launch``), shared with ``cairn server``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import errno
 import logging
-import os
 import socket
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
-from cairn.errors import Conflict, InvalidInput
+from cairn._http.guard import HostRule
+from cairn._http.launch import AppSpec, serve
+from cairn.project import Project
 from cairn.serving.protocols import DEFAULT_MAX_ROWS
 from cairn.serving.state import ServeAuth
-from cairn.settings import Env, Internal
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from cairn.project import Project
 
-ENV_REF = Internal.SERVE_REF
-ENV_BATCH_SIZE = Internal.SERVE_BATCH_MAX_SIZE
-ENV_BATCH_LATENCY = Internal.SERVE_BATCH_MAX_LATENCY_MS
-ENV_NO_LOG = Internal.SERVE_NO_LOG
-ENV_MAX_ROWS = Internal.SERVE_MAX_ROWS
-ENV_AUTH = Internal.SERVE_AUTH
-
-
-def _set_no_delay(transport: asyncio.BaseTransport) -> None:
-    sock = transport.get_extra_info("socket")
-    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
-
-
-class NoDelayH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol, with Nagle's algorithm off on every accepted socket."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        _set_no_delay(transport)
-        super().connection_made(transport)
-
 
 @dataclass(frozen=True)
 class ServeConfig:
+    """What each worker needs to serve a pinned model version (JSON, see ``serve_spec``)."""
+
     ref: str
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
     batch_max_size: int | None = None
     batch_max_latency_ms: float | None = None
     log_predictions: bool = True
     max_rows: int = DEFAULT_MAX_ROWS
     auth: ServeAuth = field(default_factory=ServeAuth)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ServeConfig:
+        return cls(**{**data, "auth": ServeAuth(**data["auth"])})
 
 
 def pin_ref(project: Project, ref: str) -> tuple[str, str]:
@@ -87,74 +59,31 @@ def pin_ref(project: Project, ref: str) -> tuple[str, str]:
     return pinned, pinned + (f" ({aliases})" if aliases else "")
 
 
-def check_port(host: str, port: int) -> None:
-    """Refuse a busy or impossible address with one sentence, before uvicorn starts."""
-    if not 0 < port < 65536:
-        raise InvalidInput(f"--port must be between 1 and 65535, not {port}")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise Conflict(f"port {port} on {host} is already in use",
-                               hint="stop the other server or pick another --port") from exc
-            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-
-
-def run(project: Project, config: ServeConfig) -> None:
-    """Serve until interrupted; a pinned ``config.ref`` is expected (see ``pin_ref``)."""
-    import uvicorn
-
+def run(project: Project, config: ServeConfig, sock: socket.socket, *, workers: int = 1,
+        hosts: HostRule | None = None) -> None:
+    """Serve on ``sock`` until interrupted; ``config.ref`` is pinned (see ``pin_ref``)."""
     _quiet_logging()
-    common = {"host": config.host, "port": config.port, "http": NoDelayH11Protocol,
-              "log_level": "warning", "access_log": False, "lifespan": "on",
-              "timeout_graceful_shutdown": 10}
-    if config.workers <= 1:
-        from cairn.serving.app import create_serving_app
-
-        app = create_serving_app(project, config.ref, batch_max_size=config.batch_max_size,
-                                 batch_max_latency_ms=config.batch_max_latency_ms,
-                                 log_predictions=config.log_predictions,
-                                 max_rows=config.max_rows, auth=config.auth)
-        uvicorn.Server(uvicorn.Config(app, **common)).run()  # type: ignore[arg-type]
-        return
-    os.environ[Env.DIR] = str(project.store_dir)
-    os.environ[ENV_REF] = config.ref
-    _set_env(ENV_BATCH_SIZE, config.batch_max_size)
-    _set_env(ENV_BATCH_LATENCY, config.batch_max_latency_ms)
-    _set_env(ENV_NO_LOG, None if config.log_predictions else 1)
-    _set_env(ENV_MAX_ROWS, config.max_rows)
-    _set_env(ENV_AUTH, ",".join(k for k in ("predictions", "feedback")
-                                if getattr(config.auth, k)))
-    uvicorn.run("cairn.serving.server:app_from_env", factory=True, workers=config.workers,
-                **common)  # type: ignore[arg-type]
+    serve(serve_spec(project, config, hosts or HostRule()), sock, workers=workers,
+          log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10)
 
 
-def app_from_env() -> FastAPI:
-    """The app of one worker process, configured by the variables ``run`` set."""
-    from cairn.project import require_project
+def serve_spec(project: Project, config: ServeConfig, hosts: HostRule) -> AppSpec:
+    return AppSpec(f"{__name__}:app_from_config", hosts=hosts, config={
+        "root": str(project.root), "store_dir": str(project.store_dir), "serve": asdict(config)})
+
+
+def app_from_config(config: dict[str, Any], hosts: HostRule) -> FastAPI:
+    """The app of one worker process, made from ``serve_spec``."""
     from cairn.serving.app import create_serving_app
 
     _quiet_logging()
-    size = os.environ.get(ENV_BATCH_SIZE)
-    latency = os.environ.get(ENV_BATCH_LATENCY)
+    project = Project(root=Path(config["root"]), store_dir=Path(config["store_dir"]))
+    served = ServeConfig.from_json(config["serve"])
     return create_serving_app(
-        require_project(announce=False), os.environ[ENV_REF],
-        batch_max_size=int(size) if size else None,
-        batch_max_latency_ms=float(latency) if latency else None,
-        log_predictions=not os.environ.get(ENV_NO_LOG),
-        max_rows=int(os.environ.get(ENV_MAX_ROWS) or DEFAULT_MAX_ROWS),
-        auth=ServeAuth(**{k: True for k in (os.environ.get(ENV_AUTH) or "").split(",") if k}),
-    )
-
-
-def _set_env(name: str, value: object) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = str(value)
+        project, served.ref, batch_max_size=served.batch_max_size,
+        batch_max_latency_ms=served.batch_max_latency_ms,
+        log_predictions=served.log_predictions, max_rows=served.max_rows, auth=served.auth,
+        hosts=hosts)
 
 
 def _quiet_logging() -> None:

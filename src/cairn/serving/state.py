@@ -137,8 +137,7 @@ class ServedModel:
         """Refuse a request without a token of ``cairn server``'s accounts (401) or whose user
         lacks ``role`` in this project (403). Asked afresh each time: a revoked or expired token
         is refused on its next request."""
-        from cairn.errors import PermissionDenied
-        from cairn.server.errors import Unauthenticated
+        from cairn.errors import PermissionDenied, Unauthenticated
         from cairn.store.accounts import allows
 
         assert self.tokens is not None

@@ -26,6 +26,7 @@ class MetaStore:
 def open_store(project: Project, *, name: str | None = None) -> MetaStore:
     """Connect, create or upgrade the schema when needed, and find (or add) the project row."""
     db = Database(project.db_url)
+    db.conn  # noqa: B018 - connect first: an unreachable server is one sentence, not a migration's
     ensure_schema(db, lock_dir=project.store_dir if project.store_dir.is_dir() else None)
     project_name = name or env_project_name() or project.root.name or "default"
     return MetaStore(db=db, project_id=project_row(db, project_name), project_name=project_name)

@@ -6,6 +6,11 @@ engine: importing SQLAlchemy alone takes about 0.23 s on the reference machine, 
 0.3 s budget of ``cairn ls``, and ``import cairn`` must stay near free. The SQL written here is
 the common subset of SQLite and PostgreSQL (``ON CONFLICT … DO UPDATE``, ``RETURNING``), with
 ``?`` placeholders translated once per statement for psycopg.
+
+A database that cannot be used is ``StoreUnavailable`` with one sentence, on both dialects:
+a file SQLite cannot open or read, a PostgreSQL server that refuses the connection or drops
+it (restarted, or the backend terminated). A dropped connection is forgotten, so the next
+statement of that thread connects again.
 """
 
 from __future__ import annotations
@@ -86,7 +91,9 @@ class Database:
         try:
             return psycopg.connect(url, autocommit=True)
         except psycopg.Error as exc:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}".strip()) from exc
+            first, *more = [line.strip() for line in str(exc).strip().splitlines()] or [""]
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {first}".strip(),
+                                   hint=" ".join(more) or None) from exc
 
     @property
     def conn(self) -> Any:
@@ -113,12 +120,49 @@ class Database:
     def _sql(self, sql: str) -> str:
         return sql if self.dialect == "sqlite" else _to_pyformat(sql)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    def _read_errors(self) -> tuple[type[BaseException], ...]:
+        """What a read may raise that means the store cannot be used (any database error)."""
+        if self.dialect == "sqlite":
+            return (sqlite3.DatabaseError,)
+        import psycopg
+
+        return (psycopg.Error,)
+
+    def _lost_errors(self) -> tuple[type[BaseException], ...]:
+        """What a statement in a transaction may raise when the database itself fails (not
+        when the statement is refused, as a unique key is: callers handle those)."""
+        if self.dialect == "sqlite":
+            return (sqlite3.OperationalError,)
+        import psycopg
+
+        return (psycopg.OperationalError, psycopg.InterfaceError)
+
+    def unavailable(self, exc: BaseException, conn: Any) -> StoreUnavailable:
+        """``exc`` as one sentence; a connection PostgreSQL closed is dropped for a new one."""
+        if self.dialect == "postgresql" and getattr(conn, "closed", False):
+            self._forget(conn)
+            return _unavailable(exc, hint="the PostgreSQL server closed the connection; "
+                                          "cairn connects again on the next request")
+        return _unavailable(exc)
+
+    def _forget(self, conn: Any) -> None:
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
         try:
-            cur = self.conn.execute(self._sql(sql), tuple(params))
+            conn.close()
+        except Exception:
+            pass
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        conn = self.conn
+        try:
+            cur = conn.execute(self._sql(sql), tuple(params))
             return [tuple(r) for r in cur.fetchall()]
-        except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
-            raise _unavailable(exc) from exc
+        except self._read_errors() as exc:
+            raise self.unavailable(exc, conn) from exc
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = self.query(sql, params)
@@ -129,20 +173,26 @@ class Database:
         """A write transaction: SQLite takes the write lock at once (``BEGIN IMMEDIATE``)."""
         conn = self.conn
         begin = "BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN"
+        lost = self._lost_errors()
         try:
             conn.execute(begin)
-        except sqlite3.OperationalError as exc:
-            raise _unavailable(exc) from exc
+        except lost as exc:
+            raise self.unavailable(exc, conn) from exc
         try:
             yield Writer(self, conn)
-        except BaseException:
+        except BaseException as exc:
             try:
                 conn.execute("ROLLBACK")
             except Exception:
                 pass
+            if isinstance(exc, lost):
+                raise self.unavailable(exc, conn) from exc
             raise
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except lost as exc:
+                raise self.unavailable(exc, conn) from exc
 
     @property
     def is_integrity_error(self) -> tuple[type[BaseException], ...]:
@@ -199,5 +249,7 @@ class Writer:
                 cur.executemany(self._db._sql(sql), list(rows))
 
 
-def _unavailable(exc: Exception) -> StoreUnavailable:
-    return StoreUnavailable(f"the metadata store cannot be used: {exc}")
+def _unavailable(exc: BaseException, hint: str | None = None) -> StoreUnavailable:
+    """One line: psycopg's messages may go on with indented detail lines."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+    return StoreUnavailable(f"the metadata store cannot be used: {first}", hint=hint)

@@ -87,7 +87,7 @@ async def upload(
     if run.status != "running" and kind != "artifact":
         raise Conflict(f"run {run.number} is {run.status}; its {kind}s cannot change")
     state = state_of(request)
-    received = await receive_body(request, state.upload_dir, state.max_upload)
+    received = await receive_body(request, state.upload_dir)
     try:
         await run_in_threadpool(state.objects.put_file, received.path, received.oid)
     finally:

@@ -82,7 +82,7 @@ async def put_object(oid: str, request: Request, caller: Writer) -> Response:
         await run_in_threadpool(refs.add, project_id, [oid])
         state.stats.add(len(data))
         return json_reply({"oid": oid, "size": len(data)}, status_code=201)
-    received = await receive_body(request, state.upload_dir, state.max_upload)
+    received = await receive_body(request, state.upload_dir)
     try:
         if received.oid != oid:
             raise InvalidInput(f"the uploaded bytes hash to {received.oid}, not {oid}; "
