@@ -351,3 +351,22 @@ def test_the_store_is_private_whatever_the_umask(workdir: Path) -> None:
 def test_hyperparameters_that_merely_contain_a_secret_word_are_kept(flag: str) -> None:
     argv = ["train.py", flag, "512"]
     assert redact_argv(argv) == (argv, [])
+
+
+def test_a_full_metadata_disk_is_store_full_and_keeps_what_was_written(tmp_path: Path) -> None:
+    from cairn.errors import StoreFull
+    from cairn.store.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'full.db'}")
+    with db.write() as w:
+        w.execute("CREATE TABLE notes (body TEXT)")
+        w.execute("INSERT INTO notes VALUES ('kept')")
+    pages = db.query_one("PRAGMA page_count")
+    assert pages is not None
+    db.query(f"PRAGMA max_page_count = {int(pages[0]) + 2}")  # SQLite's own "disk is full"
+    with pytest.raises(StoreFull) as refused, db.write() as w:
+        w.execute("INSERT INTO notes VALUES (?)", ("x" * 1_000_000,))
+    assert refused.value.http_status == 507 and refused.value.exit_code == 4
+    assert "no space left" in refused.value.message
+    assert db.query("SELECT body FROM notes") == [("kept",)]
+    db.close()

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Literal
 
-from cairn.errors import MissingExtra, StoreUnavailable
+from cairn.errors import MissingExtra, StoreFull, StoreUnavailable
 
 Dialect = Literal["sqlite", "postgresql"]
 Row = tuple[Any, ...]
@@ -138,7 +138,15 @@ class Database:
         return (psycopg.OperationalError, psycopg.InterfaceError)
 
     def unavailable(self, exc: BaseException, conn: Any) -> StoreUnavailable:
-        """``exc`` as one sentence; a connection PostgreSQL closed is dropped for a new one."""
+        """``exc`` as one sentence; a connection PostgreSQL closed is dropped for a new one.
+
+        A full disk is ``StoreFull`` (exit 4, HTTP 507), so a push that fills the server's
+        disk is told so rather than answered 500.
+        """
+        if _is_full(exc):
+            return StoreFull("the metadata store has no space left: "
+                             + (str(exc).strip().splitlines() or ["disk full"])[0],
+                             hint="free space where the store lives, then try again")
         if self.dialect == "postgresql" and getattr(conn, "closed", False):
             self._forget(conn)
             return _unavailable(exc, hint="the PostgreSQL server closed the connection; "
@@ -247,6 +255,13 @@ class Writer:
         else:
             with self._conn.cursor() as cur:
                 cur.executemany(self._db._sql(sql), list(rows))
+
+
+def _is_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL, or PostgreSQL's disk_full (SQLSTATE 53100)."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return getattr(exc, "sqlstate", None) == "53100"
 
 
 def _unavailable(exc: BaseException, hint: str | None = None) -> StoreUnavailable:
