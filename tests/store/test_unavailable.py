@@ -53,7 +53,8 @@ def _one_sentence(error: StoreUnavailable) -> None:
 
 def test_a_dropped_connection_is_unavailable_once_then_reconnects(
         store: MetaStore, drop_connections: Callable[[], None]) -> None:
-    runs.create_run(store, name="before")
+    with store.db.write() as tx:
+        runs.create_run(tx, store.project_id, name="before")
     drop_connections()
     with pytest.raises(StoreUnavailable) as lost:
         runs.list_runs(store)
@@ -70,7 +71,8 @@ def test_a_connection_dropped_inside_a_write_rolls_it_back(
         tx.execute("SELECT 1")
     _one_sentence(lost.value)
     assert store.db.query("SELECT id FROM projects WHERE id = ?", ("p-lost",)) == []
-    runs.create_run(store, name="after")  # a write on the new connection
+    with store.db.write() as tx:  # a write on the new connection
+        runs.create_run(tx, store.project_id, name="after")
 
 
 def test_the_server_answers_503_then_serves_again(
