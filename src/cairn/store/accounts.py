@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from cairn._util.ids import now_ms, uuid7_hex
 from cairn.errors import InvalidInput, NotFound
-from cairn.store.db import Database, Row, Writer
+from cairn.store.db import Database, Writer
 
 ROLES = ("reader", "writer", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
@@ -73,10 +73,6 @@ def allows(role: str | None, needed: str) -> bool:
     return role is not None and ROLE_RANK.get(role, 0) >= ROLE_RANK[needed]
 
 
-def _first(rows: list[Row]) -> Row | None:
-    return rows[0] if rows else None
-
-
 # -- users and roles -------------------------------------------------------------------------
 def _user(row: tuple[object, ...]) -> User:
     return User(id=str(row[0]), name=str(row[1]), is_admin=bool(row[2]))
@@ -104,7 +100,7 @@ def add_user(db: Database, name: str, *, is_admin: bool | None = None) -> tuple[
             "(up to 200 characters, starting with a letter or digit)"
         )
     with db.write() as w:
-        existing = _first(w.execute("SELECT id, name, is_admin FROM users WHERE name = ?", (name,)))
+        existing = w.query_one("SELECT id, name, is_admin FROM users WHERE name = ?", (name,))
         if existing is not None:
             user = _user(existing)
             if is_admin is not None and is_admin != user.is_admin:
@@ -123,7 +119,7 @@ def remove_user(db: Database, name: str) -> int:
     """Delete the account ``name`` with its tokens, sessions and roles; tokens it held."""
     user = get_user(db, name)
     with db.write() as w:
-        held = _first(w.execute("SELECT COUNT(*) FROM tokens WHERE user_id = ?", (user.id,)))
+        held = w.query_one("SELECT COUNT(*) FROM tokens WHERE user_id = ?", (user.id,))
         w.execute("DELETE FROM ui_sessions WHERE token_id IN "
                   "(SELECT id FROM tokens WHERE user_id = ?)", (user.id,))
         w.execute("DELETE FROM tokens WHERE user_id = ?", (user.id,))
@@ -145,8 +141,8 @@ def set_role(db: Database, project_id: str, user: User, role: str) -> None:
 def remove_role(db: Database, project_id: str, user: User) -> str | None:
     """Take ``user``'s role in the project away; the role it was, or ``None``."""
     with db.write() as w:
-        row = _first(w.execute("DELETE FROM project_roles WHERE project_id = ? AND user_id = ? "
-                          "RETURNING role", (project_id, user.id)))
+        row = w.query_one("DELETE FROM project_roles WHERE project_id = ? AND user_id = ? "
+                          "RETURNING role", (project_id, user.id))
     return str(row[0]) if row else None
 
 
@@ -230,9 +226,9 @@ def find_token(db: Database, ref: str) -> TokenInfo:
 def revoke_token(db: Database, token_id: str) -> bool:
     """Revoke one token and end its sessions; False when it was already revoked."""
     with db.write() as w:
-        done = _first(w.execute("UPDATE tokens SET revoked_at = ? "
+        done = w.query_one("UPDATE tokens SET revoked_at = ? "
                                 "WHERE id = ? AND revoked_at IS NULL RETURNING id",
-                                (now_ms(), token_id)))
+                                (now_ms(), token_id))
         w.execute("DELETE FROM ui_sessions WHERE token_id = ?", (token_id,))
     return done is not None
 
@@ -260,10 +256,10 @@ def create_session(db: Database, token: str) -> tuple[str, int] | None:
     """
     now = now_ms()
     with db.write() as w:
-        row = _first(w.execute(
+        row = w.query_one(
             f"SELECT t.id, t.expires_at FROM tokens t WHERE t.token_hash = ? AND {_VALID_TOKEN}",
             (hash_secret(token), now),
-        ))
+        )
         if row is None:
             return None
         ends = now + SESSION_MAX_AGE_MS

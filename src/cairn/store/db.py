@@ -245,6 +245,11 @@ class Writer:
             return []
         return [tuple(r) for r in cur.fetchall()]
 
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """The first row a statement answers (a SELECT, or a write with RETURNING), if any."""
+        rows = self.execute(sql, params)
+        return rows[0] if rows else None
+
     def changed(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; the number of rows it inserted, updated or deleted."""
         return int(self._conn.execute(self._db._sql(sql), tuple(params)).rowcount)
