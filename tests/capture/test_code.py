@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from cairn.capture.code import capture_code, find_git_root, iter_source_files, parse_ignore
-from cairn.capture.records import CodeState
 from cairn.objects.local import LocalObjectStore
 from cairn.objects.tree import read_tree
+from cairn.store.record_parts import CodeState
 
 from .conftest import count_objects, git, make_repo, write_files
 

@@ -23,8 +23,8 @@ from cairn.capture.environment import (
     report_interpreter,
     store_packages,
 )
-from cairn.capture.records import Environment
 from cairn.objects.local import LocalObjectStore
+from cairn.store.record_parts import Environment
 
 BOOT = Path(environment.__file__).parents[1] / "runner" / "bootstrap" / "_cairn_boot.py"
 

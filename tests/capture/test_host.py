@@ -7,7 +7,7 @@ import shutil
 import socket
 
 from cairn.capture.host import capture_host, parse_gpu_csv
-from cairn.capture.records import Gpu, Host
+from cairn.store.record_parts import Gpu, Host
 
 
 def test_host_describes_this_machine() -> None:

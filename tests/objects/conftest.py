@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cairn.objects.base import ObjectStore
+from cairn.objects.fsspec_store import FsspecObjectStore
 from cairn.objects.local import LocalObjectStore
-from cairn.objects.remote import FsspecObjectStore
 from cairn.store.db import Database
 from cairn.store.migrate import ensure_schema
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cairn.objects.base import ObjectStore
 from cairn.objects.fsck import fsck
+from cairn.objects.fsspec_store import FsspecObjectStore
 from cairn.objects.local import LocalObjectStore
-from cairn.objects.remote import FsspecObjectStore
 from cairn.objects.tree import TREE_MAGIC, read_tree, snapshot_dir
 
 Write = Callable[..., Path]

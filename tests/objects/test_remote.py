@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from cairn.errors import MissingExtra
+from cairn.objects.fsspec_store import FsspecObjectStore, open_object_store
 from cairn.objects.local import LocalObjectStore
-from cairn.objects.remote import FsspecObjectStore, open_object_store
 
 
 def test_paths_and_file_urls_open_the_local_store(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ import pytest
 
 from cairn._util.ids import uuid7_hex
 from cairn.errors import MissingExtra
+from cairn.model_server.feedback import apply_feedback
+from cairn.model_server.predictions import PredictionLog, new_prediction_id
 from cairn.objects.local import LocalObjectStore
 from cairn.objects.tree import snapshot_dir
 from cairn.retrain import feedback
-from cairn.serving.feedback import apply_feedback
-from cairn.serving.predictions import PredictionLog, new_prediction_id
 from cairn.store.core import MetaStore
 from cairn.store.predictions import count_labelled
 

@@ -8,11 +8,11 @@ import json
 import subprocess
 from pathlib import Path
 
+from cairn.model_server.feedback import apply_feedback
+from cairn.model_server.predictions import PredictionLog, new_prediction_id
+from cairn.models.registry import model_id
 from cairn.objects.local import LocalObjectStore
 from cairn.project import find_project
-from cairn.serving.feedback import apply_feedback
-from cairn.serving.predictions import PredictionLog, new_prediction_id
-from cairn.serving.state import model_id
 from cairn.store.core import open_store
 from cairn.store.runs import get_run
 from tests.conftest import PYTHON

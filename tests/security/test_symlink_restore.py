@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from cairn.capture.records import CodeState
 from cairn.objects.local import LocalObjectStore
 from cairn.objects.tree import MODE_FILE, MODE_LINK
 from cairn.project import Project
@@ -26,6 +25,7 @@ from cairn.store import runs as run_store
 from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import open_store
 from cairn.store.record import RunRecord
+from cairn.store.record_parts import CodeState
 from tests.conftest import cairn_cli, commit_all, git
 from tests.remote.conftest import make_project
 from tests.server.live import LiveServer, make_token

@@ -174,7 +174,8 @@ def test_projects_and_whoami(api: Api, server_dir: Project) -> None:
 
 
 def test_the_server_binds_localhost_by_default(tmp_path: Path) -> None:
-    from cairn.cli.server_cmds import is_loopback, server
+    from cairn._http.guard import is_loopback
+    from cairn.cli.server_cmds import server
 
     host = next(p for p in server.params if p.name == "host")
     assert host.default == "127.0.0.1" and is_loopback(str(host.default))

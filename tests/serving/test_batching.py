@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cairn.serving.batching import MicroBatcher
+from cairn.model_server.batching import MicroBatcher
 
 
 class Doubler:

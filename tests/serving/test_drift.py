@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cairn.models.profile import build_profile
-from cairn.serving.drift import (
+from cairn.monitoring.drift import (
     DriftSettings,
     drift_report,
     numeric_reference,

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cairn.serving.fastpath import try_array_path
+from cairn.model_server.fastpath import try_array_path
 
 X, Y = load_iris(return_X_y=True, as_frame=True)
 X.columns = ["sl", "sw", "pl", "pw"]

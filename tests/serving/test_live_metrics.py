@@ -8,7 +8,7 @@ import random
 import pytest
 from sklearn import metrics as skm
 
-from cairn.serving.live import infer_task, live_metrics
+from cairn.monitoring.live import infer_task, live_metrics
 
 
 def test_binary_scores_match_scikit_learn() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cairn.serving.metrics_text import RequestMetrics, render
+from cairn.model_server.metrics_text import RequestMetrics, render
 
 
 def samples(text: str) -> dict[str, float]:

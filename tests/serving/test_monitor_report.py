@@ -7,12 +7,12 @@ import json
 import numpy as np
 
 from cairn._util.ids import now_ms
+from cairn.model_server.feedback import apply_feedback
+from cairn.model_server.predictions import PredictionLog, new_prediction_id
 from cairn.models.profile import build_profile
+from cairn.monitoring.drift import profile_features
+from cairn.monitoring.report import Deployment, MonitorSettings, monitor_report
 from cairn.project import Project
-from cairn.serving.drift import profile_features
-from cairn.serving.feedback import apply_feedback
-from cairn.serving.monitor import Deployment, MonitorSettings, monitor_report
-from cairn.serving.predictions import PredictionLog, new_prediction_id
 from cairn.store.core import open_store
 from cairn.store.predictions import LogRow
 from tests.serving.test_prediction_log import add_model

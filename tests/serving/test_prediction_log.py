@@ -11,13 +11,13 @@ import pytest
 
 from cairn._util.ids import now_ms, uuid7_hex
 from cairn.errors import InvalidInput, NotFound, UnknownPredictions
-from cairn.project import Project
-from cairn.serving.feedback import (
+from cairn.model_server.feedback import (
     apply_feedback,
     parse_feedback,
     submit_feedback,
 )
-from cairn.serving.predictions import PredictionLog, new_prediction_id, prediction_time_ms
+from cairn.model_server.predictions import PredictionLog, new_prediction_id, prediction_time_ms
+from cairn.project import Project
 from cairn.store import predictions
 from cairn.store.core import MetaStore, open_store
 from cairn.store.db import Database
@@ -71,7 +71,7 @@ ODD_VALUES: list[tuple[object, object]] = [
     ([None, "ünïcode ✓", [1, [2, 3]]], [0.25, 0.75]),
     ([1.0], True),
     ([2.0], None),
-    ([float("nan"), float("inf")], float("-inf")),  # JSON has neither: they become null
+    ([float("nan"), float("inf")], float("-inf")),  # JSON has neither: null and "inf"
 ]
 
 
@@ -85,7 +85,7 @@ def test_inputs_and_outputs_come_back_as_they_were_logged(store: MetaStore,
     assert log.flush() and log.written == len(made)
     back = sorted(recent_predictions(store.db, model_id), key=lambda p: p.created_at)
     assert [(p.inputs, p.output) for p in back[:-1]] == ODD_VALUES[:-1]
-    assert (back[-1].inputs, back[-1].output) == ([None, None], None)
+    assert (back[-1].inputs, back[-1].output) == ([None, "inf"], "-inf")
     assert isinstance(back[3].output, bool) and back[0].version == 1
 
 
@@ -315,7 +315,7 @@ def test_the_log_works_on_postgresql(pg_url: str, project: Project,
 def test_concurrent_feedback_requests_share_commits(store: MetaStore) -> None:
     import asyncio
 
-    from cairn.serving.feedback import FeedbackWriter
+    from cairn.model_server.feedback import FeedbackWriter
 
     model_id = add_model(store)
     log = PredictionLog(store.db)

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from cairn.errors import InvalidInput, SchemaMismatch, UnsupportedMediaType
-from cairn.serving.protocols import (
+from cairn.model_server.protocols import (
     Column,
     InputSpec,
     load_json,

@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 
 from cairn.errors import CairnError
+from cairn.model_server.app import Routes, create_serving_app
 from cairn.project import Project
-from cairn.serving.app import Routes, create_serving_app
 from tests.serving.conftest import IrisProject
 from tests.test_errors import ERRORS, assert_answered, example
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from cairn.capture.records import CodeState, Environment, LockFile
 from cairn.history.describe import describe_run
 from cairn.objects.local import LocalObjectStore
 from cairn.project import Project
@@ -26,6 +25,7 @@ from cairn.reproduce.plan import load_plan
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore, open_store
 from cairn.store.record import ForkNote, NotStored, Origin, RunRecord
+from cairn.store.record_parts import CodeState, Environment, LockFile
 
 # A record as the first cairn wrote it: no diff_size, skipped, remote or snapshot in the
 # code; no prefix, base_prefix, direct_urls, lock_files or packages_oid in the environment;

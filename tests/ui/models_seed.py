@@ -112,11 +112,11 @@ def _log_predictions(root: Path, name: str, version: int, rows: list[dict[str, f
                      labels: list[Any] | None, *, span_ms: int) -> list[str]:
     """Score ``rows`` with the registered model and log them as the server does."""
     from cairn._util.ids import now_ms
+    from cairn.model_server.feedback import apply_feedback
+    from cairn.model_server.predictions import PredictionLog, new_prediction_id
     from cairn.models.loading import load_version
+    from cairn.models.registry import model_id as find_model_id
     from cairn.project import find_project
-    from cairn.serving.feedback import apply_feedback
-    from cairn.serving.predictions import PredictionLog, new_prediction_id
-    from cairn.serving.state import model_id as find_model_id
     from cairn.store.core import open_store
     from cairn.store.predictions import LogRow
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from fastapi import FastAPI
 
-from cairn.cli.render import fmt_value
+from cairn._util.fmt import fmt_value
 from cairn.project import Project, find_project, init_project
 from cairn.store.core import MetaStore, open_store
 from tests.ui.browser import chromium, serve, shot
@@ -332,9 +332,9 @@ def test_a_version_whose_files_are_not_here_still_shows_live_metrics(tmp_path: P
 def add_store_only_model(store: MetaStore) -> None:
     """``ghost@1``: a registered version whose model folder is not in the object store, with
     40 logged predictions of which 30 are right."""
+    from cairn.model_server.feedback import apply_feedback
+    from cairn.model_server.predictions import PredictionLog, new_prediction_id
     from cairn.models.registry import register
-    from cairn.serving.feedback import apply_feedback
-    from cairn.serving.predictions import PredictionLog, new_prediction_id
     from cairn.store import runs as run_store
     from cairn.store.artifacts import ArtifactRow, add_artifacts
     from tests.serving.test_prediction_log import add_model

@@ -65,7 +65,9 @@ SECURITY_HEADERS = (
 )
 
 
-def _is_loopback(name: str) -> bool:
+def is_loopback(name: str) -> bool:
+    """``localhost``, ``127.0.0.1``, ``[::1]``…: a name or address only this machine reaches."""
+    name = name.strip("[]").lower()
     if name in LOOPBACK_NAMES:
         return True
     try:
@@ -101,14 +103,14 @@ class HostRule:
         name = _host_name(host)
         if not name:
             return False
-        if _is_loopback(name) or name in {_host_name(a) for a in self.allowed}:
+        if is_loopback(name) or name in {_host_name(a) for a in self.allowed}:
             return True
         bind = _host_name(self.bind) if self.bind is not None else None
         if bind is not None and bind not in WILDCARD_BINDS:
             return name == bind
         if self.allowed:
             return False
-        return local_address is None or not _is_loopback(local_address)
+        return local_address is None or not is_loopback(local_address)
 
 
 def _origin_matches(origin: str, host: str) -> bool:

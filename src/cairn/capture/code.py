@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cairn.capture.envvars import redact_url
-from cairn.capture.records import CodeState, SkippedFile, StoredTree
 from cairn.objects.base import ObjectStore
 from cairn.settings import DEFAULT_SOURCE_SIZE_LIMIT
+from cairn.store.record_parts import CodeState, SkippedFile, StoredTree
 
 if TYPE_CHECKING:
     from cairn.objects.statcache import StatCache

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cairn.capture.records import Environment, LockFile
 from cairn.objects.base import ObjectStore
+from cairn.store.record_parts import Environment, LockFile
 
 #: Dependency manifests and lock files recorded from the project root.
 LOCK_FILE_NAMES = (

@@ -16,7 +16,7 @@ import shutil
 import socket
 import subprocess
 
-from cairn.capture.records import Gpu, Host
+from cairn.store.record_parts import Gpu, Host
 
 _NVIDIA_TIMEOUT_S = 10.0
 

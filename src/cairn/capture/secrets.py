@@ -21,12 +21,11 @@ import itertools
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from cairn.capture.envvars import REDACTED, SECRET_ARG_PREFIX, redact_url
-from cairn.capture.records import JsonRecord
 from cairn.errors import InvalidInput
+from cairn.store.record_parts import Redaction
 
 ENV_PREFIX = SECRET_ARG_PREFIX
 _NOT_NAME = re.compile(r"[^A-Za-z0-9]+")
@@ -52,22 +51,6 @@ def flag_looks_secret(name: str) -> bool:
     if words == ["key"] or any(w in _SECRET_WORDS for w in words):
         return True
     return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
-
-
-@dataclass(frozen=True)
-class Redaction(JsonRecord):
-    """Argument ``index`` of the command was redacted; its value follows ``prefix``."""
-
-    arg: str  # what a reader is told: the flag ("--api-key") or "argument N"
-    index: int
-    prefix: str  # "--api-key=" when flag and value share one word, else ""
-    env: str  # the variable that supplies the value again
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> Redaction:
-        extra, present = cls._unread(doc)
-        return cls(str(doc["arg"]), int(doc["index"]), str(doc.get("prefix", "")),
-                   str(doc["env"]), extra=extra, present=present)
 
 
 def secret_env_name(flag: str) -> str:

@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from cairn.cli.render import console, fmt_value, print_json
+from cairn._util.fmt import fmt_value
+from cairn.cli.render import console, print_json
 
 
 @click.command()
@@ -16,7 +17,7 @@ from cairn.cli.render import console, fmt_value, print_json
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def diff(run_a: str, run_b: str, show_all: bool, as_json: bool) -> None:
     """Compare RUN_A and RUN_B: params, metrics, code, packages, data, host."""
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.history.diff import diff_runs
     from cairn.objects.local import LocalObjectStore
     from cairn.store.resolve import resolve_run

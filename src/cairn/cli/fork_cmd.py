@@ -37,7 +37,7 @@ def fork(run: str, sets: tuple[str, ...], swaps: tuple[str, ...], dest: Path | N
     The run is checked out (code, inputs), the overrides applied, the command run tracked
     with lineage forked_from, and a diff against the original printed.
     """
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.cli.repro_cmds import restore_progress
     from cairn.fork.fork import ForkOptions, fork_run, resolve_source
     from cairn.fork.overrides import parse_input_swaps, parse_sets

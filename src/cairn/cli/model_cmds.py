@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cairn.cli.context import open_project
-from cairn.cli.render import console, err_console, fmt_value, print_json
+from cairn._util.fmt import fmt_value
+from cairn.cli.opening import open_project
+from cairn.cli.render import console, err_console, print_json
 
 if TYPE_CHECKING:
     from cairn.models.registry import ModelVersion

@@ -24,7 +24,7 @@ def init() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def fsck(as_json: bool) -> None:
     """Rehash every stored object and name each corrupt or missing one."""
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.objects.fsck import fsck as check
     from cairn.objects.local import LocalObjectStore
 

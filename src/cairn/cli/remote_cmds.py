@@ -171,7 +171,7 @@ def push(runs: tuple[str, ...], remote_name: str | None, jobs: int) -> None:
 
     Only objects the remote lacks are sent; the run itself goes last.
     """
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.objects.local import LocalObjectStore
     from cairn.remote.config import get_remote
     from cairn.remote.push import push_run
@@ -209,7 +209,7 @@ def push(runs: tuple[str, ...], remote_name: str | None, jobs: int) -> None:
               help="Objects fetched at once.")
 def pull(refs: tuple[str, ...], jobs: int) -> None:
     """Fetch runs from a remote (e.g. team:7, team:baseline, team:last) with their objects."""
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.errors import Conflict
     from cairn.objects.local import LocalObjectStore
     from cairn.remote.config import get_remote, list_remotes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -41,25 +40,6 @@ def err_console() -> Console:
 
         _err_console = Console(stderr=True, highlight=False, soft_wrap=True)
     return _err_console
-
-
-def fmt_value(value: Any, digits: int = 4) -> str:
-    """Numbers in few significant digits, the rest as text."""
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-            return f"{value:.{digits - 1}e}"
-        return f"{value:.{digits}g}"
-    if value is None:
-        return "-"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
 
 
 def status_text(status: str) -> str:

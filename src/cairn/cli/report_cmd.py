@@ -20,7 +20,8 @@ def report(runs: tuple[str, ...], output: Path) -> None:
     The file needs no server and no network: send it by mail or chat, open it in a browser.
     The first run is the baseline the others are compared with.
     """
-    from cairn.cli.context import open_project
+    from cairn._util.sizes import human_size
+    from cairn.cli.opening import open_project
     from cairn.objects.local import LocalObjectStore
     from cairn.report.build import (
         build_report,
@@ -28,7 +29,6 @@ def report(runs: tuple[str, ...], output: Path) -> None:
         resolve_report_runs,
         write_report,
     )
-    from cairn.server.ui.templating import human_size
 
     check_output(output)
     project, store = open_project()

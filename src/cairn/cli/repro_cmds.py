@@ -11,8 +11,9 @@ from typing import Any
 
 import click
 
+from cairn._util.fmt import fmt_value
 from cairn._util.sizes import human_size
-from cairn.cli.render import VERDICT_STYLE, err_console, fmt_value, print_json
+from cairn.cli.render import VERDICT_STYLE, err_console, print_json
 
 _ENV_CHOICES = click.Choice(["venv", "current", "docker"])
 
@@ -59,7 +60,7 @@ def _tolerance(value: float | None, name: str) -> None:
 @click.option("--force", is_flag=True, help="Replace DIR even when it holds files.")
 def checkout(run: str, dest: Path | None, force: bool) -> None:
     """Restore a run's exact code, inputs and outputs into a folder."""
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.objects.local import LocalObjectStore
     from cairn.reproduce.checkout import checkout as do_checkout
     from cairn.reproduce.checkout import default_dir
@@ -108,7 +109,7 @@ def repro(run: str, env_mode: str, dest: Path | None, rtol: float | None, atol: 
     Exit code 0 when reproduced, 1 otherwise. Whole numbers must match exactly; floats
     agree when |a - b| <= max(rtol * max(|a|, |b|), atol).
     """
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.reproduce.repro import ReproOptions, reproduce
     from cairn.reproduce.verify import DEFAULT_ATOL, DEFAULT_RTOL, Tolerance
     from cairn.store.resolve import resolve_run
@@ -230,7 +231,7 @@ def env() -> None:
               help="Write to FILE instead of stdout.")
 def export(run: str, fmt: str, output: Path | None) -> None:
     """Write a run's exact environment as requirements, a Dockerfile or a uv project."""
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.errors import PermissionDenied
     from cairn.objects.local import LocalObjectStore
     from cairn.reproduce.export import export_environment

@@ -34,7 +34,7 @@ def retrain(ref: str, holdout: int | None, label_column: str | None, fmt: str,
     on the most recent labelled predictions, held out of training.
     Promotion stays a human decision: cairn model alias NAME@V production
     """
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.retrain.retrain import RetrainOptions
     from cairn.retrain.retrain import retrain as do_retrain
 

@@ -90,7 +90,7 @@ def run(name: str | None, message: str | None, tags: tuple[str, ...], inputs: tu
         outputs: tuple[Path, ...], params_file: Path | None, metrics_file: Path | None,
         command: tuple[str, ...]) -> None:
     """Run COMMAND tracked: cairn run [OPTIONS] -- python train.py --lr 0.1"""
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.cli.runs_cmds import metric_line
     from cairn.errors import InvalidInput
     from cairn.runner.track import run_tracked
@@ -130,7 +130,7 @@ def snapshot(name: str | None, message: str | None, tags: tuple[str, ...],
              inputs: tuple[Path, ...], outputs: tuple[Path, ...], params_file: Path | None,
              metrics_file: Path | None) -> None:
     """Record the current code, environment and data as a run, running nothing."""
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.runner.track import snapshot as take_snapshot
 
     opts = _options(name, message, tags, inputs, outputs, params_file, metrics_file)

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from cairn._util.fmt import fmt_value
 from cairn._util.text import displayable
-from cairn.cli.context import open_project
-from cairn.cli.render import console, fmt_value, print_json
+from cairn.cli.opening import open_project
+from cairn.cli.render import console, print_json
 from cairn.errors import InvalidInput
 
 if TYPE_CHECKING:

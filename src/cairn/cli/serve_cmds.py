@@ -7,17 +7,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cairn.cli.context import open_project
-from cairn.cli.render import console, fmt_value, print_json
-from cairn.cli.server_cmds import is_loopback
-from cairn.serving.protocols import DEFAULT_MAX_ROWS
+from cairn._util.fmt import fmt_value
+from cairn.cli.opening import open_project
+from cairn.cli.render import console, print_json
+from cairn.model_server.protocols import DEFAULT_MAX_ROWS
 
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from cairn.model_server.state import ServeAuth
+    from cairn.monitoring.report import Deployment
     from cairn.project import Project
-    from cairn.serving.monitor import Deployment
-    from cairn.serving.state import ServeAuth
     from cairn.store.core import MetaStore
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -65,7 +65,7 @@ def serve(ref: str, host: str, port: int, workers: int, batch_max_size: int | No
     """
     from cairn._http.guard import HostRule
     from cairn._http.launch import listen
-    from cairn.serving.server import ServeConfig, pin_ref, run
+    from cairn.model_server.startup import ServeConfig, pin_ref, run
 
     access = serve_auth(host, auth)
     project, store = open_project(reap=False)
@@ -98,9 +98,11 @@ def serve_auth(host: str, auth: bool | None) -> ServeAuth:
     """Which endpoints need a token: all but health checks with ``--auth``, none with
     ``--no-auth``; without either, ``/feedback`` alone as soon as the server listens beyond
     localhost, since labels are what ``cairn retrain`` trains the next model on."""
-    from cairn.serving.state import ServeAuth
+    from cairn.model_server.state import ServeAuth
 
     if auth is None:
+        from cairn._http.guard import is_loopback
+
         return ServeAuth(feedback=not is_loopback(host))
     return ServeAuth(predictions=auth, feedback=auth)
 
@@ -131,8 +133,8 @@ def monitor(ref: str, as_json: bool, window: int, minutes: float, drift_window: 
     Without a version, the one that answered the most recent prediction is shown. Read from
     the prediction log, so no server needs to be running.
     """
-    from cairn.serving.drift import DriftSettings
-    from cairn.serving.monitor import MonitorSettings, monitor_report
+    from cairn.monitoring.drift import DriftSettings
+    from cairn.monitoring.report import MonitorSettings, monitor_report
 
     project, store = open_project(reap=False)
     dep, described = deployment(project, store, ref)
@@ -150,8 +152,8 @@ def deployment(project: Project, store: MetaStore, ref: str) -> tuple[Deployment
     from cairn.models.loading import materialize
     from cairn.models.packaging import read_meta, read_profile
     from cairn.models.registry import get_version, parse_ref
-    from cairn.serving.monitor import deployment_for
-    from cairn.serving.state import model_id as find_model_id
+    from cairn.models.registry import model_id as find_model_id
+    from cairn.monitoring.report import deployment_for
     from cairn.store.predictions import latest_version
 
     name, selector = parse_ref(ref)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import sys
 from typing import TYPE_CHECKING
 
@@ -12,18 +11,6 @@ from cairn.cli.render import console, err_console, print_json
 
 if TYPE_CHECKING:
     from cairn.store.core import MetaStore
-
-LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
 
 @click.group(invoke_without_command=True)
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -47,6 +34,7 @@ def server(ctx: click.Context, host: str, port: int, workers: int, no_auth: bool
     """
     if ctx.invoked_subcommand is not None:
         return
+    from cairn._http.guard import is_loopback
     from cairn.errors import InvalidInput
 
     if no_auth and not is_loopback(host):
@@ -59,7 +47,7 @@ def _serve(host: str, port: int, workers: int, *, auth: bool,
            allowed_hosts: tuple[str, ...] = ()) -> None:
     from cairn._http.guard import HostRule
     from cairn._http.launch import listen, serve
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.server.app import server_spec
     from cairn.store.accounts import list_users
 
@@ -86,7 +74,7 @@ def user() -> None:
 
 def _project_store(project_name: str | None) -> tuple[MetaStore, MetaStore]:
     """The current project's store and the one ``--project`` names (the same by default)."""
-    from cairn.cli.context import open_project
+    from cairn.cli.opening import open_project
     from cairn.store.core import MetaStore, project_row
 
     _project, store = open_project(reap=False)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from cairn._util.fmt import fmt_value
 from cairn._util.sizes import human_size
 from cairn._util.timefmt import duration
-from cairn.cli.render import VERDICT_STYLE, console, fmt_value, status_text
+from cairn.cli.render import VERDICT_STYLE, console, status_text
 
 
 def _section(title: str) -> None:
@@ -118,7 +119,7 @@ def render_show(info: dict[str, Any]) -> None:
         files = info.get(kind) or []
         if files:
             _section(kind)
-            _kv([(f["path"], f"{f['oid'][:12]}  {human_size(f['size'], 1024)}"
+            _kv([(f["path"], f"{f['oid'][:12]}  {human_size(f['size'])}"
                   + ("  (folder)" if f.get("is_tree") else "")) for f in files])
     refused = info.get("not_stored") or []
     if refused:

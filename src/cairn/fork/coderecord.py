@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from cairn.capture.records import CodeState, StoredTree
 from cairn.errors import CairnError, NotFound
 from cairn.objects.base import ObjectStore
 from cairn.objects.tree import MODE_EXEC, MODE_FILE, Tree, TreeEntry, read_tree
+from cairn.store.record_parts import CodeState, StoredTree
 
 _GIT_TIMEOUT_S = 120.0
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cairn.capture.records import CodeState
 from cairn.errors import NotFound
 from cairn.fork.inputs import AddedInput, add_inputs, apply_swaps
 from cairn.fork.overrides import Change, InputSwap, add_flag, same_value, set_flag
@@ -30,6 +29,7 @@ from cairn.reproduce.plan import ReproPlan, load_plan, replayed_env_vars, safe_r
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
 from cairn.store.record import ForkNote
+from cairn.store.record_parts import CodeState
 
 _PYTHON_NAME = re.compile(r"(python|pypy)(\d+(\.\d+)*)?t?(\.exe)?", re.IGNORECASE)
 

@@ -10,12 +10,12 @@ import json
 from typing import Any
 
 from cairn._util.timefmt import iso_ms
-from cairn.capture.records import encode
 from cairn.objects.base import ObjectStore
 from cairn.store import runs as run_store
 from cairn.store.artifacts import list_artifacts
 from cairn.store.core import MetaStore
 from cairn.store.metrics import latest_metrics, point_counts
+from cairn.store.record_parts import encode
 
 
 def load_json_object(objects: ObjectStore | None, oid: str | None) -> Any:

@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cairn.capture.records import CodeState, Environment, Host, StoredTree
 from cairn.history.describe import load_json_object, load_text_object
 from cairn.objects.base import ObjectStore
 from cairn.store import runs as run_store
 from cairn.store.artifacts import ArtifactRow, list_artifacts
 from cairn.store.core import MetaStore
 from cairn.store.metrics import latest_metrics
+from cairn.store.record_parts import CodeState, Environment, Host, StoredTree
 
 _MISSING = object()
 

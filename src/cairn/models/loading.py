@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cairn.errors import NotFound
+from cairn.errors import CairnError, NotFound
 from cairn.models.flavors.base import Predictor, get_flavor
 from cairn.models.packaging import read_example, read_meta, read_profile, read_signature
 from cairn.models.registry import ModelVersion, current_user, get_version, parse_ref
@@ -160,3 +160,16 @@ def materialize(project: Project, oid: str) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def to_rows(out: Any, n: int) -> list[Any]:
+    """Model output as one plain JSON value per input row."""
+    to_numpy = getattr(out, "to_numpy", None)
+    if callable(to_numpy):
+        out = to_numpy()
+    tolist = getattr(out, "tolist", None)
+    values = tolist() if callable(tolist) else list(out)
+    if not isinstance(values, list) or len(values) != n:
+        got = len(values) if isinstance(values, list) else 1
+        raise CairnError(f"the model answered {got} predictions for {n} rows")
+    return values

@@ -16,10 +16,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cairn.errors import Ambiguous, InvalidInput, MissingExtra, NotFound, StoreUnavailable
+from cairn.errors import Ambiguous, InvalidInput, NotFound, StoreUnavailable
 from cairn.objects.base import ObjectStore
+from cairn.objects.fsspec_store import ATOMIC_PUT, FsspecObjectStore, require_backend
 from cairn.objects.local import LocalObjectStore
-from cairn.objects.remote import ATOMIC_PUT, EXTRAS, FsspecObjectStore
 from cairn.remote.base import store_verified
 
 _HEX = re.compile(r"^[0-9a-f]{4,32}$")
@@ -29,13 +29,7 @@ class BucketRemote:
     def __init__(self, name: str, url: str, **storage_options: Any) -> None:
         self.name = name
         self.url = url.rstrip("/")
-        scheme = self.url.split("://", 1)[0].lower()
-        if scheme in EXTRAS:
-            module, extra = EXTRAS[scheme]
-            try:
-                __import__(module)
-            except ImportError as exc:
-                raise MissingExtra(module, extra) from exc
+        scheme = require_backend(self.url)
         from fsspec.core import url_to_fs
 
         self.objects: ObjectStore

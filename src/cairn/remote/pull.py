@@ -63,26 +63,22 @@ def pull_run(
     staging = LocalObjectStore(local.root / "tmp" / f"pull-{uuid.uuid4().hex}", fsync=False)
     fetched = received = 0
     try:
-        direct = local.missing(direct_oids(doc))
-        if progress is not None:
-            progress.start(label, len(direct), 0)
-        try:
-            received += transfer(direct, lambda oid: remote.get_object(oid, staging), jobs=jobs,
-                                 progress=progress)
-        finally:
+        def fetch(oids: list[str], into: LocalObjectStore, size: int) -> int:
             if progress is not None:
-                progress.finish()
+                progress.start(label, len(oids), size)
+            try:
+                return transfer(oids, lambda oid: remote.get_object(oid, into), jobs=jobs,
+                                progress=progress)
+            finally:
+                if progress is not None:
+                    progress.finish()
+
+        direct = local.missing(direct_oids(doc))
+        received += fetch(direct, staging, 0)  # trees and small documents, checked first
         trees = [oid for oid in direct if is_tree_object(staging, oid)]
         files = {e.oid: e.size for oid in trees for e in read_tree(staging, oid).entries}
         wanted = local.missing(list(files))
-        if progress is not None:
-            progress.start(label, len(wanted), sum(files[o] for o in wanted))
-        try:
-            received += transfer(wanted, lambda oid: remote.get_object(oid, local), jobs=jobs,
-                                 progress=progress)
-        finally:
-            if progress is not None:
-                progress.finish()
+        received += fetch(wanted, local, sum(files[o] for o in wanted))
         for oid in trees:  # before any tree enters the store or the run is imported
             check_links(local, read_tree(staging, oid), f"the pulled tree {oid[:12]}")
         tree_set = set(trees)

@@ -47,7 +47,7 @@ def resolve_report_runs(store: MetaStore, refs: Sequence[str]) -> list[run_store
 
 def _asset(name: str) -> str:
     """A static file of the web UI, checked to be safe to inline in a <script>/<style>."""
-    from cairn.server.ui.templating import STATIC_DIR
+    from cairn.pages.templating import STATIC_DIR
 
     text = (STATIC_DIR / name).read_text(encoding="utf-8")
     if name == "uPlot.iife.min.js":
@@ -82,9 +82,9 @@ def build_report(store: MetaStore, project: Project, objects: ObjectStore,
     """The report's HTML for ``runs`` (one to ten)."""
     from markupsafe import Markup
 
-    from cairn.server.ui.compare import gather
-    from cairn.server.ui.templating import TEMPLATES_DIR as UI_TEMPLATES
-    from cairn.server.ui.templating import make_environment
+    from cairn.history.compare import gather
+    from cairn.pages.templating import TEMPLATES_DIR as UI_TEMPLATES
+    from cairn.pages.templating import make_environment
 
     data = gather(store, project, objects, runs, root=None)
     charts = _series(store, runs, data.chart_keys)

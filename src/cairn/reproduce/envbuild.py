@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cairn.capture.records import Environment
 from cairn.errors import CairnError, MissingExtra
 from cairn.reproduce.packages import SELF, Requirement, requirements
 from cairn.settings import user_cache_dir
+from cairn.store.record_parts import Environment
 
 MARKER = "cairn-env.json"
 CACHE_FORMAT = 1

@@ -16,10 +16,10 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from cairn.capture.records import Environment
 from cairn.errors import InvalidInput, NotFound
 from cairn.reproduce.packages import Requirement, requirements
 from cairn.reproduce.plan import ReproPlan, replayed_env_vars
+from cairn.store.record_parts import Environment
 
 FORMATS = ("requirements", "dockerfile", "uv")
 _PYTHON_NAME = re.compile(r"(python|pypy)(\d+(\.\d+)*)?(\.exe)?", re.IGNORECASE)

@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cairn.capture.records import Host
 from cairn.store.record import RunRecord
+from cairn.store.record_parts import Host
 
 _SEED_NAME = re.compile(r"seed|random[_-]?state|rng", re.IGNORECASE)
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",

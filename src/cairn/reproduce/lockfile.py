@@ -12,9 +12,9 @@ import re
 import tempfile
 from pathlib import Path
 
-from cairn.capture.records import Environment
 from cairn.objects.base import ObjectStore
 from cairn.reproduce.packages import SELF, Requirement
+from cairn.store.record_parts import Environment
 
 LOCK_NAME = "uv.lock"
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")

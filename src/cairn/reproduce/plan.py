@@ -17,13 +17,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from cairn.capture.envvars import REDACTED
-from cairn.capture.records import CodeState, Environment
-from cairn.capture.secrets import Redaction, ask_terminal, restore_argv
+from cairn.capture.secrets import ask_terminal, restore_argv
 from cairn.errors import Conflict, InvalidInput
 from cairn.objects.base import ObjectStore
 from cairn.project import Project
 from cairn.store.artifacts import ArtifactRow, list_artifacts
 from cairn.store.core import MetaStore
+from cairn.store.record_parts import CodeState, Environment, Redaction
 from cairn.store.runs import RunRow
 
 #: Recorded variables that describe the recording machine rather than the computation.

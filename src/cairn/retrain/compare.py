@@ -1,6 +1,6 @@
 """Scoring the candidate and the current version on the same held-out labelled rows.
 
-The metrics are the ones the prediction server reports live (``serving.live``): accuracy
+The metrics are the ones the prediction server reports live (``monitoring.live``): accuracy
 and F1 (binary or macro) for classifiers, MAE and RMSE for regressors, so the comparison
 reads like ``cairn monitor``. A model that cannot score the rows (a changed signature, a
 flavor not installed) gets its error recorded instead of numbers; the other is still scored.
@@ -24,7 +24,7 @@ PRIMARY = {"classification": ("f1", True), "regression": ("rmse", False)}
 def predictions(model: LoadedModel, columns: Sequence[str],
                 rows: Sequence[LabelledRow]) -> list[Any]:
     """The model's answers for the logged inputs, one plain value per row."""
-    from cairn.serving.model_io import to_rows
+    from cairn.models.loading import to_rows
 
     named = model.signature is None or model.signature.kind == "columns"
     batch: Any = [dict(zip(columns, feature_values(r.inputs, columns), strict=True))
@@ -36,7 +36,7 @@ def predictions(model: LoadedModel, columns: Sequence[str],
 def score(model: LoadedModel, columns: Sequence[str], rows: Sequence[LabelledRow],
           task: str | None) -> dict[str, Any]:
     """``{"n", "accuracy", "f1", …}`` or ``{"error": sentence}``."""
-    from cairn.serving.live import live_metrics
+    from cairn.monitoring.live import live_metrics
 
     try:
         answers = predictions(model, columns, rows)
@@ -48,7 +48,7 @@ def score(model: LoadedModel, columns: Sequence[str], rows: Sequence[LabelledRow
 
 
 def task_of(models: Sequence[LoadedModel | None], rows: Sequence[LabelledRow]) -> str:
-    from cairn.serving.live import REGRESSION, infer_task
+    from cairn.monitoring.live import REGRESSION, infer_task
 
     for model in models:
         if model is not None and model.task in PRIMARY:

@@ -79,7 +79,7 @@ def retrain(project: Project, store: MetaStore, ref: str, opts: RetrainOptions,
     """Retrain ``ref``'s model on its labelled predictions; see the module docstring."""
     from cairn.fork.fork import ForkOptions, fork_run
     from cairn.fork.inputs import AddedInput
-    from cairn.serving.state import model_id
+    from cairn.models.registry import model_id
 
     name, selector = parse_ref(ref)
     current = get_version(store, name, selector)

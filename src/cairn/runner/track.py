@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cairn.capture.records import CodeState, Environment, LockFile
 from cairn.errors import InvalidInput, NotFound, StoreFull
 from cairn.objects.local import LocalObjectStore
 from cairn.project import Project
@@ -36,6 +35,7 @@ from cairn.store.artifacts import ArtifactRow, add_artifacts
 from cairn.store.core import MetaStore
 from cairn.store.metrics import write_series
 from cairn.store.record import NotStored, RunRecord
+from cairn.store.record_parts import CodeState, Environment, LockFile
 from cairn.store.series import Series
 
 BOOTSTRAP_DIR = Path(__file__).parent / "bootstrap"

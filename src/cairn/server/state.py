@@ -16,8 +16,8 @@ from pathlib import Path
 from cairn.errors import NotFound
 from cairn.objects.local import LocalObjectStore
 from cairn.project import STORE_DIRNAME, Project
-from cairn.server.credentials import TokenChecker
 from cairn.store.core import MetaStore, find_project, open_store
+from cairn.store.credentials import TokenChecker
 from cairn.store.db import Database
 
 DEFAULT_MAX_UPLOAD = 5 * 1024**3  # one object; larger ones are refused with 413

@@ -415,3 +415,12 @@ def _unknown_field(text: str) -> str:
         return f"unknown field {text!r}; valid fields are {', '.join(FIELDS)}"
     suggestion = f"{guess}.{key}" if guess in KEYED_FIELDS and key else guess
     return f"unknown field {text!r} (did you mean {suggestion!r}?)"
+
+
+def field_text(kind: str, key: str) -> str:
+    """``kind.key`` as the filter language reads it, quoting keys it could not read bare."""
+    bare = key and all(ch.isalnum() or ch in "_.-/:+@" for ch in key)
+    if bare and key.lower() not in {"and", "or", "not", "in"}:
+        return f"{kind}.{key}"
+    escaped = key.replace("\\", "\\\\").replace("`", "\\`")
+    return f"{kind}.`{escaped}`"

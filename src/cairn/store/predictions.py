@@ -1,7 +1,7 @@
 """The prediction log's tables: ``predictions``, one row per answer, and ``prediction_stats``,
 counts per model version kept as rows and labels are written (so no listing scans the log).
 
-Writing is built for the model server's log thread (``serving/predictions.py``): a batch is
+Writing is built for the model server's log thread (``model_server/predictions.py``): a batch is
 handed to the database as *one* JSON text that one statement unpacks there (SQLite's
 ``json_each``, PostgreSQL's ``json_array_elements``), so a batch costs a few trips through
 the interpreter lock, not one per row. Before SQLite 3.38 (no ``->`` operator) rows are bound

@@ -42,8 +42,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, TypeVar
 
-from cairn.capture.records import CodeState, Environment, Host, JsonRecord
-from cairn.capture.secrets import Redaction
+from cairn.store.record_parts import CodeState, Environment, Host, JsonRecord, Redaction
 
 T = TypeVar("T")
 _UNREADABLE = (TypeError, ValueError, KeyError, AttributeError)

@@ -1,7 +1,7 @@
 """The deployment page: live metrics, drift per feature and the prediction log of a version.
 
-Live metrics and drift come from ``serving.monitor.monitor_report``, the function behind
-``cairn monitor`` and the serving app's ``GET /monitor``, so the three always agree. The
+Live metrics and drift come from ``monitoring.report.monitor_report``, the function behind
+``cairn monitor`` and the model server's ``GET /monitor``, so the three always agree. The
 page never loads the model: its signature and training profile are read from the two small
 files of its stored folder. NumPy (``cairn[serve]``) is imported only here, when the page is
 asked for, so the registry pages work without it.
@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cairn.cli.render import fmt_value
+from cairn._util.fmt import fmt_value
 from cairn.errors import CairnError, MissingExtra
-from cairn.models.registry import ModelVersion, RegisteredModel, get_version
+from cairn.models.registry import ModelVersion, RegisteredModel, get_version, model_id
 from cairn.objects.base import ObjectStore
 from cairn.server.ui import models_charts
 from cairn.server.ui.models_views import (
@@ -27,7 +27,6 @@ from cairn.server.ui.models_views import (
     find_model,
     maybe_run,
     model_files,
-    model_id_of,
     page_of_predictions,
     prediction_row,
 )
@@ -36,7 +35,7 @@ from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
 
 if TYPE_CHECKING:
-    from cairn.serving.monitor import Deployment, MonitorSettings
+    from cairn.monitoring.report import Deployment, MonitorSettings
 
 
 def require_numpy() -> None:
@@ -51,7 +50,7 @@ def monitor_settings(window: str | None, minutes: str | None,
                      drift_window: str | None) -> MonitorSettings:
     """Window sizes from the query string, checked as ``GET /monitor`` checks them."""
     require_numpy()
-    from cairn.serving.state import monitor_settings as parse
+    from cairn.monitoring.report import monitor_settings as parse
 
     return parse(window, minutes, drift_window)
 
@@ -60,7 +59,7 @@ def deployment_of(store: MetaStore, objects: ObjectStore, version: ModelVersion
                   ) -> tuple[Deployment, str | None]:
     """What ``monitor_report`` needs about ``version``, as ``cairn monitor`` gathers it; and a
     note when the model's files are missing here (live metrics still work, drift does not)."""
-    from cairn.serving.monitor import deployment_for
+    from cairn.monitoring.report import deployment_for
 
     note = None
     meta: dict[str, Any] = {}
@@ -82,7 +81,7 @@ def pick_version(store: MetaStore, name: str, selector: str | None) -> ModelVers
     """The version asked for; else the one that answered last, else production, else latest."""
     if selector:
         return get_version(store, name, selector)
-    served = predictions.latest_version(store.db, model_id_of(store, name))
+    served = predictions.latest_version(store.db, model_id(store, name))
     if served is not None:
         return get_version(store, name, served)
     found = find_model(store, name)
@@ -146,8 +145,8 @@ def deployment_page(store: MetaStore, objects: ObjectStore, name: str, *,
                     version: str | None, settings: MonitorSettings, page: int = 1,
                     per_page: int = PER_PAGE) -> DeploymentPage:
     require_numpy()
-    from cairn.serving.live import infer_task
-    from cairn.serving.monitor import monitor_report
+    from cairn.monitoring.live import infer_task
+    from cairn.monitoring.report import monitor_report
 
     found = find_model(store, name)
     mv = pick_version(store, name, version)
@@ -190,7 +189,7 @@ def live_charts(report: Mapping[str, Any]) -> dict[str, Any]:
 def feature_rows(store: MetaStore, dep: Deployment, report: Mapping[str, Any],
                  settings: MonitorSettings) -> list[FeatureRow]:
     """Each profiled feature's verdict with its PSI trend and training-vs-live shares."""
-    from cairn.serving.monitor import feature_columns
+    from cairn.monitoring.report import feature_columns
     drift = report["drift"]
     if not drift["features"]:
         return []
@@ -217,7 +216,7 @@ def shares(spec: Mapping[str, Any], values: Sequence[Any]
     (live values outside the training range count in the first or last bin, as PSI does)."""
     import numpy as np
 
-    from cairn.serving.drift import categorical_reference, feature_kind, numeric_reference
+    from cairn.monitoring.drift import categorical_reference, feature_kind, numeric_reference
 
     if not values:
         return [], [], []

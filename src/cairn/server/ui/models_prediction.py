@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cairn.cli.render import fmt_value
+from cairn._util.fmt import fmt_value
 from cairn.errors import CairnError, NotFound
 from cairn.models.registry import ModelVersion, get_version
 from cairn.objects.base import ObjectStore

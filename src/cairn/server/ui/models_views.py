@@ -12,8 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cairn.cli.render import fmt_value
+from cairn._util.fmt import fmt_value
 from cairn.errors import NotFound
+from cairn.history.leaderboard import SYS_PREFIX
 from cairn.models.registry import (
     AliasMove,
     ModelVersion,
@@ -22,6 +23,7 @@ from cairn.models.registry import (
     get_version,
     list_models,
     list_versions,
+    model_id,
 )
 from cairn.objects.base import ObjectStore
 from cairn.store import runs as run_store
@@ -34,7 +36,7 @@ PER_PAGE = 25
 MAX_PER_PAGE = 200
 MAX_METRIC_COLUMNS = 4
 SUMMARY_CHARS = 80
-SYS_PREFIX = "sys/"
+
 
 
 def ordered_aliases(aliases: Mapping[str, int] | Sequence[str]) -> list[str]:
@@ -49,12 +51,6 @@ def find_model(store: MetaStore, name: str) -> RegisteredModel:
             return found
     get_version(store, name, "latest")  # raises NotFound with the names that exist
     raise NotFound(f"no registered model is named {name!r}")
-
-
-def model_id_of(store: MetaStore, name: str) -> str:
-    from cairn.models.registry import model_id
-
-    return model_id(store, name)
 
 
 def maybe_run(store: MetaStore, run_id: str) -> run_store.RunRow | None:
@@ -81,7 +77,7 @@ def models_page(store: MetaStore) -> list[ModelSummary]:
     out = []
     for found in list_models(store):
         latest = get_version(store, found.name, "latest") if found.versions else None
-        counts = log_counts(store.db, model_id_of(store, found.name))
+        counts = log_counts(store.db, model_id(store, found.name))
         out.append(ModelSummary(found, latest, counts.predictions, counts.last_at))
     return out
 
@@ -160,9 +156,9 @@ def model_page(store: MetaStore, name: str) -> ModelPage:
     found = find_model(store, name)
     versions = list_versions(store, name)
     metrics = latest_metrics(store, list({v.run_id for v in versions}))
-    model_id = model_id_of(store, name)
+    mid = model_id(store, name)
     rows = [VersionRow(v, maybe_run(store, v.run_id), metrics.get(v.run_id, {}),
-                       log_counts(store.db, model_id, v.version).predictions, comparison_of(v))
+                       log_counts(store.db, mid, v.version).predictions, comparison_of(v))
             for v in versions]
     keys: list[str] = []
     for row in rows:
@@ -218,7 +214,7 @@ def summary(inputs: Any, names: Sequence[str], limit: int = SUMMARY_CHARS) -> st
 
 
 def outcome(output: Any, label: Any, task: str | None) -> str | None:
-    from cairn.serving.live import REGRESSION, normalize
+    from cairn.monitoring.live import REGRESSION, normalize
 
     if label is None:
         return None

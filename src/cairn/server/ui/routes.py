@@ -24,14 +24,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.responses import StreamingResponse
 
+from cairn._util.jsonsafe import clean
 from cairn.errors import CairnError, InvalidInput, NotFound
+from cairn.history import compare
 from cairn.history.downsample import check_max_points, thinned_series
+from cairn.history.leaderboard import leaderboard
 from cairn.objects.base import ObjectStore
+from cairn.pages.graphs import GraphNode, lineage_svg
+from cairn.pages.templating import STATIC_DIR, render
 from cairn.project import Project
 from cairn.server.auth import signed_in_as
-from cairn.server.ui import compare, views
-from cairn.server.ui.graphs import GraphNode, lineage_svg
-from cairn.server.ui.templating import STATIC_DIR, clean_json, render
+from cairn.server.ui import views
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
 from cairn.store.resolve import resolve_run
@@ -312,7 +315,7 @@ def series_data(request: Request, run: Strs = [], key: Strs = [],  # noqa: B006
     except CairnError as exc:
         return _json_error(exc)
     timing = f"series;dur={(time.perf_counter() - started) * 1000:.1f}"
-    return JSONResponse(clean_json({"runs": out}), headers={"Server-Timing": timing})
+    return JSONResponse(clean({"runs": out}), headers={"Server-Timing": timing})
 
 
 # -- compare and leaderboard -------------------------------------------------------------------
@@ -346,7 +349,7 @@ def leaderboard_page(request: Request, metric: str | None = None, mode: str | No
                      filter_expr: Annotated[str, Query(alias="filter")] = "") -> Response:
     def build() -> Response:
         app = _app(request)
-        board = views.leaderboard(app.store, metric=metric or None, mode=mode or None,
+        board = leaderboard(app.store, metric=metric or None, mode=mode or None,
                                   filter_expr=filter_expr.strip())
         template = "_leaderboard.html" if _partial(request, "board") else "leaderboard.html"
         return _html(request, template, status=400 if board.error else 200, board=board)

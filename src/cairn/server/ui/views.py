@@ -1,4 +1,4 @@
-"""Data for the runs, run and leaderboard pages, gathered through ``history/`` and ``store/``.
+"""Data for the runs and run pages, gathered through ``history/`` and ``store/``.
 
 Each function returns plain values for one template and never renders HTML itself (the
 SVG drawings live in ``graphs.py``). Listings always go through ``history.listing`` with a
@@ -14,6 +14,7 @@ from typing import Any
 
 from cairn.errors import FilterSyntaxError, InvalidInput, NotFound
 from cairn.history.describe import describe_run
+from cairn.history.leaderboard import SYS_PREFIX
 from cairn.history.listing import RunSummary, list_runs, varying_keys
 from cairn.history.logs import log_bytes
 from cairn.objects.base import ObjectStore
@@ -21,7 +22,7 @@ from cairn.project import Project
 from cairn.store import runs as run_store
 from cairn.store.artifacts import list_artifacts
 from cairn.store.core import MetaStore
-from cairn.store.metrics import recent_metric_keys
+from cairn.store.filter_parse import field_text
 
 PER_PAGE = 50
 MAX_PER_PAGE = 500
@@ -31,12 +32,8 @@ MAX_CHOSEN = 50
 LOG_TAIL_BYTES = 256 * 1024
 DIFF_MAX_LINES = 4000
 TREE_MAX_FILES = 200
-LEADERBOARD_SIZE = 25
-SYS_PREFIX = "sys/"
 _FILE_KINDS = (("input", "inputs"), ("output", "outputs"), ("artifact", "artifacts"),
                ("model", "models"))
-_LOWER_IS_BETTER = re.compile(r"loss|err|mae|mse|rmse|mape|latency|time|perplexity|wer|cer",
-                              re.IGNORECASE)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
@@ -51,15 +48,6 @@ class Column:
     @property
     def field(self) -> str:
         return field_text(self.kind, self.key)
-
-
-def field_text(kind: str, key: str) -> str:
-    """``kind.key`` as the filter language reads it, quoting keys it could not read bare."""
-    bare = key and all(ch.isalnum() or ch in "_.-/:+@" for ch in key)
-    if bare and key.lower() not in {"and", "or", "not", "in"}:
-        return f"{kind}.{key}"
-    escaped = key.replace("\\", "\\\\").replace("`", "\\`")
-    return f"{kind}.`{escaped}`"
 
 
 def parse_column(text: str) -> Column:
@@ -82,11 +70,6 @@ def positive_int(text: str | None, name: str, default: int, maximum: int | None 
     if value < 1:
         raise InvalidInput(f"{name} must be 1 or more, not {value}")
     return value if maximum is None else min(value, maximum)
-
-
-def lower_is_better(key: str) -> bool:
-    """A guess from the name (``loss``, ``rmse``…) for the leaderboard's default direction."""
-    return bool(_LOWER_IS_BETTER.search(key))
 
 
 # -- runs page ---------------------------------------------------------------------------------
@@ -308,46 +291,3 @@ def run_files(store: MetaStore, objects: ObjectStore, run_id: str) -> dict[str, 
                                   max(0, tree.count - TREE_MAX_FILES))
         out[labels[art.kind]].append(entry)
     return out
-
-
-# -- leaderboard -------------------------------------------------------------------------------
-@dataclass
-class Leaderboard:
-    metric: str | None
-    mode: str
-    metrics: list[str]
-    rows: list[RunSummary]
-    params: list[str]
-    filter: str
-    mode_given: str = ""  # what the user chose; empty for the metric's usual direction
-    error: FilterSyntaxError | None = None
-
-
-def leaderboard(store: MetaStore, *, metric: str | None, mode: str | None,
-                filter_expr: str = "", size: int = LEADERBOARD_SIZE) -> Leaderboard:
-    """The runs with the best value of ``metric`` (highest for ``max``, lowest for ``min``)."""
-    keys = recent_metric_keys(store)
-    if metric is None:
-        plain = [k for k in keys if not k.startswith(SYS_PREFIX)]
-        metric = plain[0] if plain else (keys[0] if keys else None)
-    if metric is not None and metric not in keys:
-        keys = sorted([*keys, metric])
-    if mode not in (None, "", "max", "min"):
-        raise InvalidInput(f"mode must be max or min, not {mode!r}")
-    direction = mode or ("min" if metric and lower_is_better(metric) else "max")
-    board = Leaderboard(metric, direction, keys, [], [], filter_expr, mode or "")
-    if metric is None:
-        return board
-    sort = ("" if direction == "min" else "-") + field_text("metrics", metric)
-    try:
-        rows, _total = list_runs(store, filter_expr=filter_expr or None, sort=sort, limit=size)
-    except FilterSyntaxError as exc:
-        board.error = exc
-        return board
-    board.rows = [r for r in rows if _finite(r.metrics.get(metric))]
-    board.params = varying_keys([r.params for r in board.rows])[:MAX_AUTO_COLUMNS]
-    return board
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

@@ -28,7 +28,7 @@ from typing import Any
 
 from cairn._util.ids import now_ms
 from cairn.errors import InvalidInput, TooLarge, UnknownPredictions
-from cairn.serving.predictions import prediction_time_ms
+from cairn.model_server.predictions import prediction_time_ms
 from cairn.store.db import Database
 from cairn.store.predictions import label_targets, write_labels
 

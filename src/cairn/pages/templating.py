@@ -7,7 +7,6 @@ run can hold any text.
 from __future__ import annotations
 
 import json
-import math
 import shlex
 from collections.abc import Sequence
 from functools import lru_cache
@@ -16,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from cairn._util import sizes
+from cairn._util.fmt import fmt_value
+from cairn._util.jsonsafe import clean
 from cairn._util.text import displayable
 from cairn._util.timefmt import ago, duration, iso_ms
-from cairn.cli.render import fmt_value
 from cairn.errors import MissingExtra
 
 if TYPE_CHECKING:
@@ -29,24 +29,9 @@ TEMPLATES_DIR = UI_DIR / "templates"
 STATIC_DIR = UI_DIR / "static"
 
 
-def human_size(n: int | None) -> str:
-    return sizes.human_size(n, 1024)
-
-
-def clean_json(value: Any) -> Any:
-    """JSON has no NaN or infinity: they become null (a gap in a chart, '-' in a table)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    return value
-
-
 def script_json(value: Any) -> str:
     """JSON safe to place inside ``<script type="application/json">`` (no ``</script>``)."""
-    text = json.dumps(clean_json(value), separators=(",", ":"), allow_nan=False)
+    text = json.dumps(clean(value), separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -67,7 +52,7 @@ def make_environment(folders: Sequence[Path]) -> jinja2.Environment:
         undefined=jinja2.ChainableUndefined,  # optional record fields read as empty
     )
     env.filters.update({
-        "fmt": fmt_value, "ago": ago, "duration": duration, "iso": iso_ms, "size": human_size,
+        "fmt": fmt_value, "ago": ago, "duration": duration, "iso": iso_ms, "size": sizes.human_size,
         "urlpath": lambda s: quote(str(s), safe="/"), "command": _command,
         "script_json": lambda v: markupsafe.Markup(script_json(v)),
     })

@@ -14,10 +14,10 @@ from typing import Any
 
 from cairn.errors import InvalidInput
 from cairn.history.diff import diff_runs
+from cairn.history.leaderboard import SYS_PREFIX, lower_is_better
 from cairn.objects.base import ObjectStore
+from cairn.pages.graphs import ParallelLine, parallel_svg
 from cairn.project import Project
-from cairn.server.ui.graphs import ParallelLine, parallel_svg
-from cairn.server.ui.views import SYS_PREFIX, lower_is_better
 from cairn.store import runs as run_store
 from cairn.store.core import MetaStore
 from cairn.store.metrics import latest_metrics, point_counts

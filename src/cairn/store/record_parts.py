@@ -1,4 +1,4 @@
-"""Typed records: what the capture gatherers return, and the parts of a run's record.
+"""The parts of a run's typed record, which are also what the capture gatherers return.
 
 Each record is a frozen dataclass with ``to_json()`` (a plain dict for the run record) and
 ``from_json(d)``. Records outlive the cairn that wrote them, so reading is lenient both ways
@@ -320,3 +320,19 @@ class Host(JsonRecord):
             extra=extra,
             present=present,
         )
+
+
+@dataclass(frozen=True)
+class Redaction(JsonRecord):
+    """Argument ``index`` of the command was redacted; its value follows ``prefix``."""
+
+    arg: str  # what a reader is told: the flag ("--api-key") or "argument N"
+    index: int
+    prefix: str  # "--api-key=" when flag and value share one word, else ""
+    env: str  # the variable that supplies the value again
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Redaction:
+        extra, present = cls._unread(doc)
+        return cls(str(doc["arg"]), int(doc["index"]), str(doc.get("prefix", "")),
+                   str(doc["env"]), extra=extra, present=present)

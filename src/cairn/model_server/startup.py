@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from cairn._http.guard import HostRule
 from cairn._http.launch import AppSpec, serve
+from cairn.model_server.protocols import DEFAULT_MAX_ROWS
+from cairn.model_server.state import ServeAuth
 from cairn.project import Project
-from cairn.serving.protocols import DEFAULT_MAX_ROWS
-from cairn.serving.state import ServeAuth
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -74,7 +74,7 @@ def serve_spec(project: Project, config: ServeConfig, hosts: HostRule) -> AppSpe
 
 def app_from_config(config: dict[str, Any], hosts: HostRule) -> FastAPI:
     """The app of one worker process, made from ``serve_spec``."""
-    from cairn.serving.app import create_serving_app
+    from cairn.model_server.app import create_serving_app
 
     _quiet_logging()
     project = Project(root=Path(config["root"]), store_dir=Path(config["store_dir"]))
@@ -88,7 +88,7 @@ def app_from_config(config: dict[str, Any], hosts: HostRule) -> FastAPI:
 
 def _quiet_logging() -> None:
     """cairn's own warnings (log queue full, store refusing writes) go to stderr."""
-    logger = logging.getLogger("cairn.serving")
+    logger = logging.getLogger("cairn.model_server")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))

@@ -33,21 +33,28 @@ EXTRAS = {"s3": ("s3fs", "s3"), "s3a": ("s3fs", "s3")}
 LIST_THRESHOLD = 64
 
 
-def _scheme(url: str) -> str:
+def scheme_of(url: str) -> str:
+    """``s3`` for ``s3://bucket/x``; empty for a plain path."""
     return url.split("://", 1)[0].lower() if "://" in url else ""
+
+
+def require_backend(url: str) -> str:
+    """The URL's scheme, once the library its backend needs is known to be installed."""
+    scheme = scheme_of(url)
+    if scheme in EXTRAS:
+        module, extra = EXTRAS[scheme]
+        try:
+            __import__(module)
+        except ImportError as exc:
+            raise MissingExtra(module, extra) from exc
+    return scheme
 
 
 class FsspecObjectStore:
     """The ``ObjectStore`` of an fsspec URL; ``storage_options`` go to the filesystem."""
 
     def __init__(self, url: str, **storage_options: Any) -> None:
-        scheme = _scheme(url)
-        if scheme in EXTRAS:
-            module, extra = EXTRAS[scheme]
-            try:
-                __import__(module)
-            except ImportError as exc:
-                raise MissingExtra(module, extra) from exc
+        require_backend(url)
         try:
             from fsspec.core import url_to_fs
 
@@ -170,7 +177,7 @@ def open_object_store(url_or_path: str | os.PathLike[str]) -> ObjectStore:
     """A local store for a path or ``file://`` URL, an fsspec store for any other URL."""
     if isinstance(url_or_path, os.PathLike):
         return LocalObjectStore(Path(url_or_path))
-    scheme = _scheme(url_or_path)
+    scheme = scheme_of(url_or_path)
     if not scheme:
         return LocalObjectStore(Path(url_or_path))
     if scheme == "file":

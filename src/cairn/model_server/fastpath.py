@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-log = logging.getLogger("cairn.serving")
+log = logging.getLogger("cairn.model_server")
 
 Score = Callable[[Any], Any]
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from cairn.serving.stats import chi2_sf, ks_pvalue
+from cairn.monitoring.tail_probabilities import chi2_sf, ks_pvalue
 
 PSI_THRESHOLD = 0.2
 KS_ALPHA = 0.01

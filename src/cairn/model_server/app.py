@@ -37,17 +37,18 @@ from starlette.exceptions import HTTPException
 
 from cairn._http.errors import error_response, status_response
 from cairn._http.guard import HostRule, HttpGuard
-from cairn.errors import CairnError, InvalidInput
-from cairn.serving import protocols as proto
-from cairn.serving.feedback import parse_feedback
-from cairn.serving.metrics_text import CONTENT_TYPE, render
-from cairn.serving.model_io import dumps
-from cairn.serving.state import ServeAuth, ServedModel, ServeOptions, monitor_settings
+from cairn.errors import CairnError
+from cairn.model_server import protocols as proto
+from cairn.model_server.feedback import parse_feedback
+from cairn.model_server.metrics_text import CONTENT_TYPE, render
+from cairn.model_server.model_io import dumps
+from cairn.model_server.state import ServeAuth, ServedModel, ServeOptions
+from cairn.monitoring.report import monitor_settings
 
 if TYPE_CHECKING:
     from cairn.project import Project
 
-log = logging.getLogger("cairn.serving")
+log = logging.getLogger("cairn.model_server")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -172,11 +173,6 @@ class Routes:
         proto.require_json(request.headers.get("content-type"))
         return proto.load_json(await request.body())
 
-    def _rows(self, data: Any, field: str) -> list[list[Any]]:
-        if self.s.spec is not None:
-            return proto.read_rows(data, self.s.spec, field, max_rows=self.max_rows).rows
-        return proto.raw_rows(data, field, self.max_rows).rows
-
     # -- cairn ----------------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
         return json_response({**self.s.metadata(), "endpoints": [
@@ -186,9 +182,7 @@ class Routes:
 
     async def predict(self, request: Request) -> Response:
         body = await self._json(request)
-        if not isinstance(body, dict) or "inputs" not in body:
-            raise InvalidInput('send {"inputs": [[...], ...]}: a list of rows or records')
-        rows = self._rows(body["inputs"], "inputs")
+        rows = proto.parse_predict(body, self.s.spec, max_rows=self.max_rows).rows
         outputs, ids = await self.s.predict(rows)
         return json_response({"predictions": outputs, "prediction_ids": ids,
                               "model": self.s.name, "version": self.s.version})
@@ -290,11 +284,3 @@ class Routes:
         if isinstance(body, dict) and isinstance(body.get("id"), str):
             answer["id"] = body["id"]
         return json_response(answer)
-
-
-def served_of(app: FastAPI) -> ServedModel:
-    """The model state behind an app made by ``create_serving_app``."""
-    served = app.state.served
-    assert isinstance(served, ServedModel)
-    return served
-

@@ -9,24 +9,25 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cairn._util.ids import now_ms
-from cairn.errors import InvalidInput, NotFound
-from cairn.serving.batching import MicroBatcher
-from cairn.serving.drift import profile_features
-from cairn.serving.feedback import FeedbackWriter
-from cairn.serving.metrics_text import RequestMetrics
-from cairn.serving.model_io import ModelRunner
-from cairn.serving.monitor import Deployment, MonitorSettings, monitor_report
-from cairn.serving.predictions import PredictionLog, new_prediction_id
-from cairn.serving.protocols import DEFAULT_MAX_ROWS
+from cairn.errors import NotFound
+from cairn.model_server.batching import MicroBatcher
+from cairn.model_server.feedback import FeedbackWriter
+from cairn.model_server.metrics_text import RequestMetrics
+from cairn.model_server.model_io import ModelRunner
+from cairn.model_server.predictions import PredictionLog, new_prediction_id
+from cairn.model_server.protocols import DEFAULT_MAX_ROWS
+from cairn.models.registry import model_id as registered_model_id
+from cairn.monitoring.drift import profile_features
+from cairn.monitoring.report import Deployment, MonitorSettings, monitor_report
 from cairn.store.predictions import LogRow
 
 if TYPE_CHECKING:
     from cairn.models.loading import LoadedModel
     from cairn.project import Project
-    from cairn.server.credentials import TokenChecker
     from cairn.store.core import MetaStore
+    from cairn.store.credentials import TokenChecker
 
-log = logging.getLogger("cairn.serving")
+log = logging.getLogger("cairn.model_server")
 
 MONITOR_CACHE_S = 1.0
 
@@ -73,11 +74,11 @@ class ServedModel:
         self.version = int(model.version or 0)
         self.runner = ModelRunner(model)
         self.spec = self.runner.spec
-        self.model_id = model_id(store, self.name)
+        self.model_id = registered_model_id(store, self.name)
         self.requests = RequestMetrics()
         self.tokens: TokenChecker | None = None
         if options.auth.any:
-            from cairn.server.credentials import TokenChecker
+            from cairn.store.credentials import TokenChecker
 
             self.tokens = TokenChecker(store.db)
         self.log = PredictionLog(store.db, max_queue=options.log_queue_size,
@@ -102,7 +103,7 @@ class ServedModel:
     def _warm_up(self) -> str | None:
         """Score the logged example once: the first real request then pays no lazy setup,
         and the OIP metadata can name the output's datatype."""
-        from cairn.serving.protocols import oip_output
+        from cairn.model_server.protocols import oip_output
 
         try:
             outputs = self.runner.warm_up(self.model.example)
@@ -197,27 +198,3 @@ def _classes(model: LoadedModel) -> list[Any] | None:
         return list(model.classes_)
     except AttributeError:
         return None
-
-
-def model_id(store: MetaStore, name: str) -> str:
-    from cairn.models.registry import model_id as registered_id
-
-    return registered_id(store, name)
-
-
-def monitor_settings(window: str | None, minutes: str | None,
-                     drift_window: str | None) -> MonitorSettings:
-    """Window sizes from query parameters, checked."""
-    base = MonitorSettings()
-    try:
-        labelled = int(window) if window else base.labelled_window
-        mins = float(minutes) if minutes else base.minutes_window
-        drift = int(drift_window) if drift_window else base.drift_window
-    except ValueError as exc:
-        raise InvalidInput("window and drift_window must be whole numbers and minutes a "
-                           "number") from exc
-    if (labelled < 1 or drift < 1 or not 0 < mins < 1e9 or labelled > 1_000_000
-            or drift > 1_000_000):
-        raise InvalidInput("windows must be positive (at most 1,000,000 rows)")
-    return MonitorSettings(labelled_window=labelled, minutes_window=mins, drift_window=drift,
-                           drift=base.drift)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from cairn.serving.drift import ks_two_sample
-from cairn.serving.stats import chi2_sf, kolmogorov_sf
+from cairn.monitoring.drift import ks_two_sample
+from cairn.monitoring.tail_probabilities import chi2_sf, kolmogorov_sf
 
 
 @pytest.mark.parametrize("lam", [0.2, 0.5, 0.9, 1.18, 1.5, 2.5])

@@ -52,6 +52,7 @@
 
   function fmtNumber(v) {
     if (v == null) return "–";
+    if (typeof v !== "number") return String(v);  // "inf" and "-inf", as the server writes them
     var a = Math.abs(v);
     if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(3);
     return String(+v.toPrecision(5));

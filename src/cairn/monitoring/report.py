@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cairn._util.ids import now_ms
-from cairn.serving.drift import DriftSettings, drift_report
-from cairn.serving.live import live_metrics
+from cairn.errors import InvalidInput
+from cairn.monitoring.drift import DriftSettings, drift_report
+from cairn.monitoring.live import live_metrics
 from cairn.store.db import Database
 from cairn.store.predictions import LoggedPrediction, log_counts, recent_predictions
 
@@ -53,7 +54,7 @@ def deployment_for(store: MetaStore, version: ModelVersion, meta: Mapping[str, A
     (``meta``) and training profile; the model itself is never loaded."""
     from cairn.models.packaging import read_signature
     from cairn.models.registry import model_id
-    from cairn.serving.drift import profile_features
+    from cairn.monitoring.drift import profile_features
     from cairn.store.predictions import seen_classes
 
     signature = read_signature(meta) or read_signature(version.record)
@@ -171,3 +172,21 @@ def drift_json(dep: Deployment, rows: Sequence[LoggedPrediction],
     if not dep.profile:
         out["note"] = "the model has no training-data profile, so drift cannot be measured"
     return out
+
+
+def monitor_settings(window: str | None, minutes: str | None,
+                     drift_window: str | None) -> MonitorSettings:
+    """Window sizes from query parameters, checked."""
+    base = MonitorSettings()
+    try:
+        labelled = int(window) if window else base.labelled_window
+        mins = float(minutes) if minutes else base.minutes_window
+        drift = int(drift_window) if drift_window else base.drift_window
+    except ValueError as exc:
+        raise InvalidInput("window and drift_window must be whole numbers and minutes a "
+                           "number") from exc
+    if (labelled < 1 or drift < 1 or not 0 < mins < 1e9 or labelled > 1_000_000
+            or drift > 1_000_000):
+        raise InvalidInput("windows must be positive (at most 1,000,000 rows)")
+    return MonitorSettings(labelled_window=labelled, minutes_window=mins, drift_window=drift,
+                           drift=base.drift)

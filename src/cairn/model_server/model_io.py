@@ -10,12 +10,13 @@ signature's conversion, which knows their dtypes.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cairn._util.jsonsafe import clean
 from cairn.errors import CairnError, SchemaMismatch
-from cairn.serving.protocols import NUMBER, Column, InputSpec
+from cairn.model_server.protocols import NUMBER, Column, InputSpec
+from cairn.models.loading import to_rows
 
 if TYPE_CHECKING:
     from cairn.models.loading import LoadedModel
@@ -63,8 +64,8 @@ class ModelRunner:
     def warm_up(self, example: Any) -> list[Any] | None:
         """Score the logged example once, so the first request pays no lazy setup, and try
         the array path on it (see ``fastpath``); answers the example's predictions."""
-        from cairn.serving.fastpath import try_array_path
-        from cairn.serving.protocols import read_rows
+        from cairn.model_server.fastpath import try_array_path
+        from cairn.model_server.protocols import read_rows
 
         if self.spec is None or not example:
             return None
@@ -140,33 +141,10 @@ def _has_proba(model: LoadedModel) -> bool:
     return True
 
 
-def to_rows(out: Any, n: int) -> list[Any]:
-    """Model output as one plain JSON value per input row."""
-    to_numpy = getattr(out, "to_numpy", None)
-    if callable(to_numpy):
-        out = to_numpy()
-    tolist = getattr(out, "tolist", None)
-    values = tolist() if callable(tolist) else list(out)
-    if not isinstance(values, list) or len(values) != n:
-        got = len(values) if isinstance(values, list) else 1
-        raise CairnError(f"the model answered {got} predictions for {n} rows")
-    return values
-
-
 def dumps(value: Any) -> str:
-    """Strict JSON text, always: NaN and infinities (which JSON lacks) become null, and
-    values JSON cannot hold become their text."""
+    """Strict JSON text, always: NaN and infinities are written as every face writes them
+    (``_util.jsonsafe``), and values JSON cannot hold become their text."""
     try:
         return json.dumps(value, allow_nan=False)
     except (ValueError, TypeError):
-        return json.dumps(_finite(value), default=str, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value
+        return json.dumps(clean(value), default=str, allow_nan=False)

@@ -20,7 +20,7 @@ database. Ids are ``p_`` + a UUIDv7 made in the process that answered, so no two
 write the same row, and each row is written exactly once: a batch leaves the queue only after
 its transaction commits, and a batch written again after an unclear failure skips the rows
 already there. When the store cannot be written at shutdown, what is left is kept as JSON
-lines in ``.cairn/serving/unwritten-predictions-<pid>.jsonl``.
+lines in ``.cairn/model_server/unwritten-predictions-<pid>.jsonl``.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from pathlib import Path
 
 from cairn._util.ids import uuid7_hex
 from cairn.errors import CairnError, StoreUnavailable
-from cairn.serving.model_io import dumps
+from cairn.model_server.model_io import dumps
 from cairn.store.db import Database
 from cairn.store.predictions import LogRow, add_predictions
 
-log = logging.getLogger("cairn.serving")
+log = logging.getLogger("cairn.model_server")
 
 def new_prediction_id() -> str:
     return "p_" + uuid7_hex()
